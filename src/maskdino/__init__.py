@@ -1,0 +1,3 @@
+"""Mask DINO in plain PyTorch."""
+
+__version__ = "0.1.0"

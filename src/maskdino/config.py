@@ -1,0 +1,392 @@
+"""Typed configuration: nested dataclasses, one field per official setting that matters.
+
+A `Config` is built by a preset function (see `presets.py`) and adjusted with `key=value` overrides
+addressing fields by their dotted path, e.g. ``solver.max_iter=200`` or ``model.decoder.num_queries=100``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ResNetConfig:
+    """detectron2-style ResNet (`build_resnet_backbone`)."""
+
+    depth: int = 50
+    norm: str = "FrozenBN"  # FrozenBN | SyncBN | BN
+    stride_in_1x1: bool = False
+    stem_out_channels: int = 64
+    res2_out_channels: int = 256
+    width_per_group: int = 64
+    num_groups: int = 1
+    res5_dilation: int = 1
+    freeze_at: int = 0
+
+
+@dataclass
+class SwinConfig:
+    """Swin Transformer as wrapped by Mask2Former/MaskDINO (`D2SwinTransformer`)."""
+
+    pretrain_img_size: int = 224
+    patch_size: int = 4
+    embed_dim: int = 96
+    depths: tuple[int, ...] = (2, 2, 6, 2)
+    num_heads: tuple[int, ...] = (3, 6, 12, 24)
+    window_size: int = 7
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    drop_rate: float = 0.0
+    attn_drop_rate: float = 0.0
+    drop_path_rate: float = 0.3
+    ape: bool = False
+    patch_norm: bool = True
+    use_checkpoint: bool = False
+
+
+@dataclass
+class MIMDetBackboneConfig:
+    """MIMDet ConvNet-ViT hybrid backbone (conv stem + vanilla ViT with token sampling)."""
+
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    patch_size: int = 16
+    pretrain_img_size: int = 224
+    drop_path_rate: float = 0.1
+    sample_ratio: float = 0.25  # fraction of patch tokens the ViT sees in training
+    eval_sample_ratio: float = 1.0
+    conv_stem_dims: tuple[int, ...] = (96, 192, 384)
+    out_channels: int = 256
+    use_checkpoint: bool = False
+
+
+@dataclass
+class BackboneConfig:
+    name: str = "resnet"  # resnet | swin | mimdet
+    out_features: tuple[str, ...] = ("res2", "res3", "res4", "res5")
+    resnet: ResNetConfig = field(default_factory=ResNetConfig)
+    swin: SwinConfig = field(default_factory=SwinConfig)
+    mimdet: MIMDetBackboneConfig = field(default_factory=MIMDetBackboneConfig)
+
+
+@dataclass
+class PixelDecoderConfig:
+    """The multi-scale deformable encoder plus the 1/4-resolution mask-feature FPN (`MaskDINOEncoder`)."""
+
+    in_features: tuple[str, ...] = ("res2", "res3", "res4", "res5")
+    encoder_in_features: tuple[str, ...] = ("res3", "res4", "res5")
+    total_num_feature_levels: int = 4
+    feature_order: str = "low2high"  # low2high | high2low
+    conv_dim: int = 256
+    mask_dim: int = 256
+    num_encoder_layers: int = 6
+    dim_feedforward: int = 2048
+    num_heads: int = 8
+    num_points: int = 4
+    dropout: float = 0.0
+    common_stride: int = 4
+    use_checkpoint: bool = False
+
+
+@dataclass
+class DecoderConfig:
+    """Transformer decoder with query selection, mask-enhanced boxes and denoising."""
+
+    hidden_dim: int = 256
+    num_queries: int = 300
+    num_heads: int = 8
+    dim_feedforward: int = 2048
+    num_layers: int = 9
+    num_points: int = 4
+    dropout: float = 0.0
+    two_stage: bool = True
+    initialize_box_type: str = "mask2box"  # no | bitmask | mask2box
+    initial_pred: bool = True
+    learn_tgt: bool = False
+    dn: str = "seg"  # no | standard | seg
+    dn_num: int = 100
+    dn_noise_scale: float = 0.4
+    semantic_ce_loss: bool = False
+    use_checkpoint: bool = False
+    # DI-MaskDINO (variant="dimaskdino"): De-Imbalance module and balance-aware token optimisation
+    variant: str = "maskdino"  # maskdino | dimaskdino
+    ti_layers: int = 2
+    first_selected_queries: int = 600
+    num_guiding_tokens: int = 50
+
+
+@dataclass
+class LossConfig:
+    class_weight: float = 4.0
+    mask_weight: float = 5.0
+    dice_weight: float = 5.0
+    box_weight: float = 5.0
+    giou_weight: float = 2.0
+    cost_class_weight: float = 4.0
+    cost_mask_weight: float = 5.0
+    cost_dice_weight: float = 5.0
+    cost_box_weight: float = 5.0
+    cost_giou_weight: float = 2.0
+    no_object_weight: float = 0.1
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    num_points: int = 12544
+    oversample_ratio: float = 3.0
+    importance_sample_ratio: float = 0.75
+    deep_supervision: bool = True
+    box_loss: bool = True
+    pano_box_loss: bool = False
+
+
+@dataclass
+class TestConfig:
+    """Inference settings (official MODEL.MaskDINO.TEST.* and TEST.DETECTIONS_PER_IMAGE)."""
+
+    instance_on: bool = True
+    panoptic_on: bool = False
+    semantic_on: bool = False
+    object_mask_threshold: float = 0.25
+    overlap_threshold: float = 0.8
+    pano_temperature: float = 0.06
+    pano_transform_eval: bool = True
+    detections_per_image: int = 100
+    focus_on_box: bool = False
+    sem_seg_postprocessing_before_inference: bool = False
+
+
+@dataclass
+class ModelConfig:
+    architecture: str = "maskdino"  # maskdino | mimdet_mask_rcnn
+    num_classes: int = 80
+    pixel_mean: tuple[float, ...] = (123.675, 116.28, 103.53)
+    pixel_std: tuple[float, ...] = (58.395, 57.12, 57.375)
+    size_divisibility: int = 32
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    pixel_decoder: PixelDecoderConfig = field(default_factory=PixelDecoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    test: TestConfig = field(default_factory=TestConfig)
+
+
+@dataclass
+class InputConfig:
+    """Data augmentation and test-time resize (official INPUT.*)."""
+
+    dataset_mapper: str = "coco_instance_lsj"  # coco_instance_lsj | coco_panoptic_lsj | semantic | multiscale
+    image_size: int = 1024  # LSJ output square
+    min_scale: float = 0.1
+    max_scale: float = 2.0
+    random_flip: str = "horizontal"  # horizontal | vertical | none
+    min_size_train: tuple[int, ...] = (800,)
+    max_size_train: int = 1333
+    min_size_test: int = 800
+    max_size_test: int = 1333
+    crop_enabled: bool = False
+    crop_size: tuple[int, ...] = (512, 512)
+    crop_single_category_max_area: float = 1.0
+    color_aug_ssd: bool = False
+    size_divisibility: int = -1
+    ignore_value: int = 255
+    mask_format: str = "polygon"
+
+
+@dataclass
+class DataConfig:
+    """Which datasets to read. Standard names resolve under `root` (or $MASKDINO_DATASETS)."""
+
+    train: str = "coco_2017_train"
+    test: str = "coco_2017_val"
+    root: str | None = None
+    train_json: str | None = None
+    train_images: str | None = None
+    val_json: str | None = None
+    val_images: str | None = None
+    num_workers: int = 4
+    filter_empty_annotations: bool = True
+    class_names: tuple[str, ...] = ()
+
+
+@dataclass
+class SolverConfig:
+    optimizer: str = "adamw"
+    base_lr: float = 1e-4
+    weight_decay: float = 0.05
+    weight_decay_norm: float = 0.0
+    weight_decay_embed: float = 0.0
+    backbone_multiplier: float = 0.1
+    ims_per_batch: int = 16
+    max_iter: int = 368750
+    lr_scheduler: str = "multistep"  # multistep | poly
+    steps: tuple[int, ...] = (327778, 355092)
+    gamma: float = 0.1
+    warmup_iters: int = 10
+    warmup_factor: float = 1.0
+    poly_power: float = 0.9
+    clip_gradients: bool = True
+    clip_value: float = 0.01
+    clip_norm_type: float = 2.0
+    amp: bool = True
+    amp_dtype: str = "float16"  # float16 | bfloat16
+    grad_accum_steps: int = 0  # 0: derive from ims_per_batch, world size and per-device batch
+    per_device_batch: int = 0  # 0: ims_per_batch / world size
+    ema: bool = False
+    ema_decay: float = 0.9998
+    checkpoint_period: int = 5000
+    keep_last_checkpoints: int = 3
+    eval_period: int = 5000
+    log_period: int = 20
+
+
+@dataclass
+class Config:
+    name: str = "custom"
+    official_yaml: str | None = None
+    seed: int = 0
+    output_dir: str = "runs/default"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        return _from_plain(cls, data, "")
+
+    def apply_overrides(self, overrides: list[str] | tuple[str, ...]) -> Config:
+        """Return a copy with each ``dotted.key=value`` applied (values parsed to the field's type)."""
+        cfg = dataclasses.replace(self)
+        cfg = _from_plain(Config, cfg.to_dict(), "")
+        for item in overrides:
+            if "=" not in item:
+                raise ValueError(f"override {item!r} is not of the form key=value (e.g. solver.max_iter=200)")
+            key, raw = item.split("=", 1)
+            _set_path(cfg, key.strip(), raw.strip())
+        return cfg
+
+
+def all_keys(obj: Any = None, prefix: str = "") -> list[str]:
+    """Every dotted leaf key of a config, for listing and for suggesting close names."""
+    obj = Config() if obj is None else obj
+    keys = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            keys.extend(all_keys(value, f"{prefix}{f.name}."))
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _from_plain(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    types = _field_types(cls)
+    kwargs = {}
+    for name, value in data.items():
+        if name not in types:
+            raise KeyError(_unknown_key_message(prefix + name))
+        kwargs[name] = _coerce(types[name], value, prefix + name)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise TypeError(f"config key {key!r} is a section; give its fields, e.g. {key}.<field>=...")
+        return _from_plain(tp, value, key + ".")
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(non_none[0], value, key)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = _parse_sequence(value)
+        if not isinstance(value, list | tuple):
+            value = [value]
+        inner = args[0] if args else str
+        return tuple(_coerce(inner, v, key) for v in value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"config key {key!r} expects true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ValueError(f"config key {key!r} expects an integer, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"config key {key!r} expects an integer, got {value!r}") from None
+        if number != int(number):
+            raise ValueError(f"config key {key!r} expects an integer, got {value!r}")
+        return int(number)
+    if tp is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"config key {key!r} expects a number, got {value!r}") from None
+    if tp is str:
+        return str(value)
+    return value
+
+
+def _parse_sequence(text: str) -> list[str]:
+    text = text.strip()
+    if text.startswith(("[", "(")) and text.endswith(("]", ")")):
+        text = text[1:-1]
+    return [part.strip().strip("'\"") for part in text.split(",") if part.strip()]
+
+
+def _set_path(cfg: Config, key: str, raw: str) -> None:
+    parts = key.split(".")
+    node: Any = cfg
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(node) or part not in {f.name for f in dataclasses.fields(node)}:
+            raise KeyError(_unknown_key_message(key))
+        if i == len(parts) - 1:
+            tp = _field_types(type(node))[part]
+            if dataclasses.is_dataclass(tp):
+                raise KeyError(f"config key {key!r} is a section, not a value; e.g. {key}.<field>=...")
+            setattr(node, part, _coerce(tp, raw, key))
+        else:
+            node = getattr(node, part)
+
+
+def _unknown_key_message(key: str) -> str:
+    keys = all_keys()
+    close = difflib.get_close_matches(key, keys, n=3, cutoff=0.5)
+    if not close:
+        leaf = key.split(".")[-1]
+        close = [k for k in keys if k.split(".")[-1] == leaf][:3]
+    hint = f" Did you mean: {', '.join(close)}?" if close else " Run `maskdino presets --keys` to list all keys."
+    return f"unknown config key {key!r}.{hint}"
