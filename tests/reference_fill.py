@@ -43,7 +43,9 @@ def _gain(name: str) -> float:
         return 1.0
     if ".adapter_" in name:
         return ADAPTER_GAIN
-    if ".decoder.layers." in name and name.endswith(("out_proj.weight", "output_proj.weight", "linear2.weight")):
+    if ".decoder.layers." in name and name.endswith(
+        ("out_proj.weight", "output_proj.weight", "linear2.weight")
+    ):
         return DECODER_RESIDUAL_GAIN
     return 1.0
 

@@ -1,3 +1,10 @@
-"""Mask DINO in plain PyTorch."""
+"""Mask DINO in plain PyTorch: official checkpoints, training, evaluation, prediction and export."""
+
+from maskdino.build import build_model
+from maskdino.checkpoints import load_official_checkpoint
+from maskdino.config import Config
+from maskdino.presets import get_config, preset_names
 
 __version__ = "0.1.0"
+
+__all__ = ["Config", "build_model", "get_config", "load_official_checkpoint", "preset_names"]

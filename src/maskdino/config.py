@@ -165,6 +165,8 @@ class TestConfig:
 class ModelConfig:
     architecture: str = "maskdino"  # maskdino | mimdet_mask_rcnn
     num_classes: int = 80
+    # contiguous ids of "thing" classes for panoptic inference; empty = every class is a thing
+    thing_classes: tuple[int, ...] = ()
     pixel_mean: tuple[float, ...] = (123.675, 116.28, 103.53)
     pixel_std: tuple[float, ...] = (58.395, 57.12, 57.375)
     size_divisibility: int = 32
@@ -388,5 +390,7 @@ def _unknown_key_message(key: str) -> str:
     if not close:
         leaf = key.split(".")[-1]
         close = [k for k in keys if k.split(".")[-1] == leaf][:3]
-    hint = f" Did you mean: {', '.join(close)}?" if close else " Run `maskdino presets --keys` to list all keys."
+    hint = (
+        f" Did you mean: {', '.join(close)}?" if close else " Run `maskdino presets --keys` to list all keys."
+    )
     return f"unknown config key {key!r}.{hint}"

@@ -27,13 +27,18 @@ def sine_position_map(
     pos_x = torch.stack((pos_x[:, 0::2].sin(), pos_x[:, 1::2].cos()), dim=2).flatten(1)
     pos_y = torch.stack((pos_y[:, 0::2].sin(), pos_y[:, 1::2].cos()), dim=2).flatten(1)
     pos = torch.cat(
-        (pos_y[:, None, :].expand(height, width, num_feats), pos_x[None, :, :].expand(height, width, num_feats)),
+        (
+            pos_y[:, None, :].expand(height, width, num_feats),
+            pos_x[None, :, :].expand(height, width, num_feats),
+        ),
         dim=2,
     )  # [H, W, 2F]
     return pos.permute(2, 0, 1).unsqueeze(0).expand(batch, -1, -1, -1)
 
 
-def sine_box_embedding(boxes: torch.Tensor, num_feats: int = 128, temperature: float = 10000.0) -> torch.Tensor:
+def sine_box_embedding(
+    boxes: torch.Tensor, num_feats: int = 128, temperature: float = 10000.0
+) -> torch.Tensor:
     """Embed (x, y[, w, h]) in [0, 1] as concatenated sines, ordered (y, x[, w, h]): `[..., 2|4 * num_feats]`."""
     scale = 2 * math.pi
     dim_t = torch.arange(num_feats, dtype=torch.float32, device=boxes.device)

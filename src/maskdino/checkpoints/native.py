@@ -1,0 +1,52 @@
+"""Our own checkpoint format: one safetensors file whose metadata carries the full JSON config."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from maskdino.config import Config
+
+FORMAT = "maskdino"
+
+
+def save_weights(path: str | Path, model: nn.Module, cfg: Config) -> Path:
+    """Write `model`'s state dict and `cfg` atomically (temporary file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"format": FORMAT, "config": cfg.to_json()})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], Config | None]:
+    """(state dict, config stored with it or None) of a safetensors file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    except Exception as err:
+        raise ValueError(f"cannot read {path} as safetensors ({err}); is the file complete?") from err
+    cfg = Config.from_dict(json.loads(metadata["config"])) if "config" in metadata else None
+    return state, cfg
+
+
+def is_safetensors(path: str | Path) -> bool:
+    return Path(path).suffix == ".safetensors"

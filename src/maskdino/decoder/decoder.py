@@ -1,0 +1,81 @@
+"""The stack of decoder layers with layer-by-layer anchor-box refinement (DAB/DINO style)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from maskdino.decoder.decoder_layer import DecoderLayer
+from maskdino.layers.box_ops import inverse_sigmoid
+from maskdino.layers.mlp import MLP
+from maskdino.layers.ms_deform_attn import SpatialShapes
+from maskdino.layers.position_encoding import sine_box_embedding
+
+
+class TransformerDecoder(nn.Module):
+    """Runs the layers; before each, the query position is an MLP of the sine embedding of its box.
+
+    After each layer the box is refined: box' = sigmoid(box_head(out) + logit(box)), detached before it
+    steers the next layer. `box_head` and `norm` are set by the owner (they are shared with its heads).
+    """
+
+    def __init__(
+        self,
+        num_layers: int,
+        d_model: int,
+        dim_feedforward: int,
+        dropout: float,
+        n_levels: int,
+        n_heads: int,
+        n_points: int,
+        use_checkpoint: bool = False,
+    ):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            DecoderLayer(d_model, dim_feedforward, dropout, n_levels, n_heads, n_points)
+            for _ in range(num_layers)
+        )
+        self.ref_point_head = MLP(2 * d_model, d_model, d_model, 2)
+        self.use_checkpoint = use_checkpoint
+
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        reference_logits: torch.Tensor,
+        memory: torch.Tensor,
+        spatial_shapes: SpatialShapes,
+        box_head: nn.Module,
+        norm: nn.Module,
+        self_attn_mask: torch.Tensor | None = None,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """tgt `[B, Q, C]`, reference_logits `[B, Q, 4]`, memory `[B, S, C]`.
+
+        Returns (normalised outputs of each layer, boxes in [0, 1]: the initial ones then after each layer).
+        """
+        boxes = reference_logits.sigmoid()
+        references = [boxes]
+        outputs = []
+        out = tgt
+        levels = len(spatial_shapes)
+        for layer in self.layers:
+            query_pos = self.ref_point_head(sine_box_embedding(boxes, out.shape[-1] // 2))
+            reference_boxes = boxes[:, :, None].expand(-1, -1, levels, -1)  # [B, Q, L, 4]
+            if self.use_checkpoint and self.training:
+                out = checkpoint(
+                    layer,
+                    out,
+                    query_pos,
+                    reference_boxes,
+                    memory,
+                    spatial_shapes,
+                    self_attn_mask,
+                    use_reentrant=False,
+                )
+            else:
+                out = layer(out, query_pos, reference_boxes, memory, spatial_shapes, self_attn_mask)
+            refined = (box_head(out) + inverse_sigmoid(boxes)).sigmoid()
+            boxes = refined.detach()
+            references.append(refined)
+            outputs.append(norm(out))
+        return outputs, references

@@ -1,0 +1,74 @@
+"""Checking, normalising and padding a list of input images into one batch, as the official model does."""
+
+from __future__ import annotations
+
+import torch
+
+MIN_SIDE = 32
+
+
+def validate_images(images: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> None:
+    """Raise a ValueError that says what is wrong and how to fix it unless every image is float RGB
+    `[3, H, W]` in [0, 1] with both sides >= 32 px."""
+    if isinstance(images, torch.Tensor):
+        if images.dim() == 4:
+            raise ValueError(
+                "model expects a list of [3, H, W] tensors, got one 4-D tensor; pass list(batch) instead"
+            )
+        raise ValueError(
+            f"model expects a list of [3, H, W] tensors, got a tensor of shape {tuple(images.shape)}"
+        )
+    if len(images) == 0:
+        raise ValueError("model got an empty list of images; pass at least one [3, H, W] tensor")
+    for i, img in enumerate(images):
+        where = f"image {i}"
+        if not isinstance(img, torch.Tensor):
+            raise ValueError(
+                f"{where} is a {type(img).__name__}, expected a torch.Tensor [3, H, W] in [0, 1]"
+            )
+        if img.dim() != 3:
+            raise ValueError(f"{where} has shape {tuple(img.shape)}; expected [3, H, W] (one RGB image)")
+        if img.shape[0] != 3:
+            if img.shape[-1] in (1, 3, 4) and img.shape[0] not in (1, 3, 4):
+                raise ValueError(
+                    f"{where} has shape {tuple(img.shape)}, which looks like HWC; expected CHW: use img.permute(2, 0, 1)"
+                )
+            kind = {1: "grayscale", 4: "RGBA"}.get(img.shape[0], f"{img.shape[0]}-channel")
+            fix = {
+                1: "repeat the channel: img.expand(3, -1, -1)",
+                4: "drop or composite the alpha channel: img[:3]",
+            }.get(img.shape[0], "convert it to 3-channel RGB")
+            raise ValueError(f"{where} is {kind} (shape {tuple(img.shape)}); expected 3 RGB channels: {fix}")
+        if not img.is_floating_point():
+            hint = "img.float() / 255" if img.dtype == torch.uint8 else "img.float() / 65535 for 16-bit data"
+            raise ValueError(f"{where} has dtype {img.dtype}; expected float values in [0, 1]: use {hint}")
+        low, high = float(img.min()), float(img.max())
+        if low < -1e-3 or high > 1 + 1e-3:
+            hint = (
+                "it looks like 0-255 data: divide by 255"
+                if high <= 255.5
+                else "it looks like 16-bit data: divide by 65535"
+            )
+            raise ValueError(f"{where} has values in [{low:.3g}, {high:.3g}]; expected [0, 1] ({hint})")
+        if min(img.shape[1:]) < MIN_SIDE:
+            raise ValueError(
+                f"{where} is {img.shape[1]}x{img.shape[2]} px; the backbone needs at least {MIN_SIDE} px per side "
+                "(resize it up, e.g. with the preset's test resize)"
+            )
+
+
+def normalize_and_pad(
+    images: list[torch.Tensor], pixel_mean: torch.Tensor, pixel_std: torch.Tensor, size_divisibility: int
+) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """Scale [0, 1] images to 0-255, normalise per channel, pad bottom/right with zeros to a common size
+    divisible by `size_divisibility`. Returns (`[B, 3, Hp, Wp]`, unpadded (H, W) per image)."""
+    sizes = [(int(img.shape[1]), int(img.shape[2])) for img in images]
+    height = max(h for h, _ in sizes)
+    width = max(w for _, w in sizes)
+    if size_divisibility > 1:
+        height = -(-height // size_divisibility) * size_divisibility
+        width = -(-width // size_divisibility) * size_divisibility
+    batch = images[0].new_zeros((len(images), 3, height, width))
+    for i, img in enumerate(images):
+        batch[i, :, : img.shape[1], : img.shape[2]] = (img * 255.0 - pixel_mean) / pixel_std
+    return batch, sizes

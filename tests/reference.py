@@ -1,0 +1,65 @@
+"""Access to the bundled official-reference fixtures (tests/data/reference, built by
+tools/make_parity_fixtures.py from the project's shared reference set)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from tests.reference_fill import official_state_dict
+
+DATA = Path(__file__).resolve().parent / "data"
+REFERENCE = DATA / "reference"
+
+# reference name -> our preset
+PRESET_OF = {
+    "r50_ins_4s": "r50_ins_4s",
+    "r50_ins_3s_ds1_bitmask": "r50_ins_4s_bitmask",
+    "r50_ins_hid1024_3s": "r50_ins_hid1024_3s",
+    "r50_ins_3s_ds2_5lvl": "r50_ins_5s",
+    "r50_ins_res2to5_enc": "r50_ins_res2to5_enc",
+    "r50_pan": "r50_pan",
+    "r50_ade_sem": "r50_ade_sem",
+    "r50_city_sem": "r50_city_sem",
+    "swinl_ins_5s": "swinl_ins_5s",
+    "swinl_ins_5s_hid1024": "swinl_ins_5s_hid1024",
+    "di_r50_12ep": "dimaskdino_r50_4s_12ep",
+}
+
+
+@cache
+def inventory(name: str) -> dict:
+    with gzip.open(REFERENCE / f"keys_{name}.json.gz", "rt") as f:
+        return json.load(f)
+
+
+def reference_outputs(name: str) -> dict:
+    """Arrays of `ref_<name>.npz`; `pan/segments_info` (a JSON string there) is parsed."""
+    with np.load(REFERENCE / f"ref_{name}.npz") as z:
+        ref = {k: z[k] for k in z.files}
+    if "pan/segments_info" in ref:
+        ref["pan/segments_info"] = json.loads(str(ref["pan/segments_info"]))
+    return ref
+
+
+def astronaut() -> torch.Tensor:
+    """The reference input (skimage's astronaut, 512x512 RGB) as float `[3, H, W]` in [0, 1]."""
+    array = np.asarray(Image.open(DATA / "astronaut.png").convert("RGB"))
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255
+
+
+def official_checkpoint(name: str) -> dict[str, torch.Tensor]:
+    """An official-layout state dict filled with the reference weights (integer buffers omitted)."""
+    return {k: torch.from_numpy(v) for k, v in official_state_dict(inventory(name)).items()}
+
+
+def relative_l2(ours, theirs) -> float:
+    a = np.asarray(ours, dtype=np.float64)
+    b = np.asarray(theirs, dtype=np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
