@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from maskdino.data.loader import pad_images
+
 MIN_SIDE = 32
 
 
@@ -62,13 +64,4 @@ def normalize_and_pad(
 ) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """Scale [0, 1] images to 0-255, normalise per channel, pad bottom/right with zeros to a common size
     divisible by `size_divisibility`. Returns (`[B, 3, Hp, Wp]`, unpadded (H, W) per image)."""
-    sizes = [(int(img.shape[1]), int(img.shape[2])) for img in images]
-    height = max(h for h, _ in sizes)
-    width = max(w for _, w in sizes)
-    if size_divisibility > 1:
-        height = -(-height // size_divisibility) * size_divisibility
-        width = -(-width // size_divisibility) * size_divisibility
-    batch = images[0].new_zeros((len(images), 3, height, width))
-    for i, img in enumerate(images):
-        batch[i, :, : img.shape[1], : img.shape[2]] = (img * 255.0 - pixel_mean) / pixel_std
-    return batch, sizes
+    return pad_images([(img * 255.0 - pixel_mean) / pixel_std for img in images], size_divisibility)

@@ -7,7 +7,7 @@ import importlib
 import logging
 import sys
 
-SUBCOMMANDS = ("presets", "convert", "score")
+SUBCOMMANDS = ("presets", "convert", "eval", "score")
 
 
 def build_parser() -> argparse.ArgumentParser:

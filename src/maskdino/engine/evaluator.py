@@ -1,0 +1,181 @@
+"""Run a model over a test set and score it with the standard metrics (COCO AP, PQ, mIoU).
+
+Each rank predicts its contiguous shard; instance results, PQ statistics and confusion matrices are
+gathered on rank 0, which computes the metrics and writes `metrics.json` and the raw results files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from maskdino.config import Config
+from maskdino.data.catalog import build_dataset
+from maskdino.data.cityscapes import read_cityscapes_segments
+from maskdino.data.coco_panoptic import read_coco_panoptic
+from maskdino.data.loader import build_test_loader
+from maskdino.data.records import DatasetInfo, LoadedDataset
+from maskdino.data.semantic import read_sem_seg
+from maskdino.evaluation.coco import evaluate_coco
+from maskdino.evaluation.panoptic import PQStats, pq_image_stats, pq_summary
+from maskdino.evaluation.results import instances_to_coco_results, panoptic_to_png, rgb_to_id
+from maskdino.evaluation.semantic import confusion_matrix, semantic_metrics_from_confusion
+from maskdino.evaluation.table import format_table
+
+logger = logging.getLogger("maskdino.eval")
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _gather(obj: Any) -> list[Any]:
+    rank, world = _world()
+    if world == 1:
+        return [obj]
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+class _Collector:
+    """Accumulates what one task's metrics need, image by image."""
+
+    def __init__(self, info: DatasetInfo, cfg: Config, records: dict[Any, dict]):
+        self.info = info
+        self.records = records
+        self.ignore_value = cfg.input.ignore_value
+        test = cfg.model.test
+        self.instance_on = test.instance_on and info.task == "instance"
+        self.panoptic_on = test.panoptic_on and info.task == "panoptic"
+        self.semantic_on = test.semantic_on and info.task in ("semantic", "panoptic")
+        self.to_dataset_id = dict(enumerate(info.dataset_ids))
+        self.category_index = {d: i for i, d in enumerate(info.dataset_ids)}
+        self.instances: list[dict] = []
+        self.pq = PQStats.zeros(info.num_classes)
+        self.confusion = np.zeros((info.num_classes, info.num_classes), dtype=np.int64)
+
+    def add(self, meta: dict, result: dict) -> None:
+        record = self.records[meta["image_id"]]
+        if self.instance_on:
+            self.instances.extend(instances_to_coco_results(meta["image_id"], result, self.to_dataset_id))
+        if self.panoptic_on:
+            rgb, segments = panoptic_to_png(
+                result["panoptic"]["segments"], result["panoptic"]["segments_info"], self.to_dataset_id
+            )
+            read = read_coco_panoptic if "pan_seg_file_name" in record else read_cityscapes_segments
+            gt_ids, gt_segments = read(record)
+            gt = [
+                {"id": s["id"], "category_id": self.to_dataset_id[s["label"]], "iscrowd": s.get("iscrowd", 0)}
+                for s in gt_segments
+            ]
+            self.pq += pq_image_stats(gt_ids, gt, rgb_to_id(rgb), segments, self.category_index)
+        if self.semantic_on and "sem_seg_file_name" in record:
+            gt = read_sem_seg(record, self.info.num_classes, self.ignore_value)
+            pred = result["semantic"].argmax(0).cpu().numpy()
+            self.confusion += confusion_matrix(pred, gt, self.info.num_classes, self.ignore_value)
+
+    def merge(self) -> _Collector:
+        """Combine every rank's collector into this one (meaningful on rank 0)."""
+        parts = _gather((self.instances, self.pq, self.confusion))
+        self.instances = [r for instances, _, _ in parts for r in instances]
+        self.pq = PQStats.zeros(self.info.num_classes)
+        for _, pq, _ in parts:
+            self.pq += pq
+        self.confusion = sum(c for _, _, c in parts)
+        return self
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    cfg: Config,
+    dataset: LoadedDataset | None = None,
+    output_dir: str | Path | None = None,
+    batch_size: int = 1,
+    show_progress: bool = True,
+) -> dict[str, float]:
+    """Predict every test image at its original size and return the metrics (in percent, on every rank)."""
+    dataset = dataset if dataset is not None else build_dataset(cfg, "test")
+    rank, world = _world()
+    loader = build_test_loader(cfg, dataset, batch_size=batch_size, rank=rank, world_size=world)
+    records = {r["image_id"]: r for r in dataset.records}
+    collector = _Collector(dataset.info, cfg, records)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for images, _, metas in tqdm(loader, desc="evaluate", disable=not show_progress or rank != 0):
+            sizes = [(int(m["height"]), int(m["width"])) for m in metas]
+            results = model([img.to(device) for img in images], output_sizes=sizes)
+            for meta, result in zip(metas, results):
+                collector.add(meta, result)
+    model.train(was_training)
+    collector.merge()
+    metrics: dict[str, float] = {}
+    if rank == 0:
+        metrics = _metrics(collector, dataset, output_dir)
+        if output_dir is not None:
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            (Path(output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        logger.info(
+            "evaluation of %s (%d images):\n%s", dataset.info.name, len(dataset), summary_table(metrics)
+        )
+    return _gather(metrics)[0] if world > 1 else metrics
+
+
+def _metrics(
+    collector: _Collector, dataset: LoadedDataset, output_dir: str | Path | None
+) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    if collector.instance_on:
+        gt_file = getattr(dataset, "annotation_file", None)
+        if gt_file is None:
+            raise ValueError(
+                f"dataset {dataset.info.name!r} has no annotation file to score instances against"
+            )
+        if output_dir is not None:
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            (Path(output_dir) / "coco_instances_results.json").write_text(json.dumps(collector.instances))
+        metrics.update(evaluate_coco(gt_file, collector.instances, iou_types=("bbox", "segm")))
+    if collector.panoptic_on:
+        categories = [
+            {"id": d, "name": n, "isthing": int(t)}
+            for d, n, t in zip(dataset.info.dataset_ids, dataset.info.class_names, dataset.info.isthing)
+        ]
+        metrics.update(pq_summary(collector.pq, categories))
+    if collector.semantic_on and collector.confusion.any():
+        semantic = semantic_metrics_from_confusion(collector.confusion, dataset.info.class_names)
+        metrics.update({f"sem_seg/{k}": v for k, v in semantic.items()})
+    return metrics
+
+
+def summary_table(metrics: dict[str, float]) -> str:
+    """The headline numbers as a table (per-class entries left to metrics.json)."""
+    headline = (
+        "AP",
+        "AP50",
+        "AP75",
+        "APs",
+        "APm",
+        "APl",
+        "PQ",
+        "SQ",
+        "RQ",
+        "PQ_th",
+        "PQ_st",
+        "mIoU",
+        "fwIoU",
+        "mACC",
+        "pACC",
+    )
+    rows = [[key, value] for key, value in metrics.items() if key.split("/")[-1] in headline]
+    return format_table(["metric", "value"], rows) if rows else "(no metrics)"
