@@ -13,6 +13,7 @@ DINO's pixel decoder. Parameter names follow the official ones after these moves
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -236,7 +237,8 @@ class MIMDetDecoder(nn.Module):
 
 
 class MIMDetBackbone(nn.Module):
-    """Conv stem + token-sampled ViT + restoring decoder; `forward` returns res2..res5 (strides 4..32).
+    """Conv stem + token-sampled ViT + restoring decoder; `forward` returns res2..res5 (strides 4..32),
+    restricted to `out_features`.
 
     The ViT sees `sample_ratio` of the stride-16 tokens in training and `eval_sample_ratio` (1.0: all)
     otherwise; both are plain attributes, so a caller may change them between calls.
@@ -244,9 +246,19 @@ class MIMDetBackbone(nn.Module):
 
     size_divisibility = 32
 
-    def __init__(self, cfg: MIMDetBackboneConfig, decoder: MIMDetDecoderConfig | None = None):
+    def __init__(
+        self,
+        cfg: MIMDetBackboneConfig,
+        decoder: MIMDetDecoderConfig | None = None,
+        out_features: Sequence[str] = LEVELS,
+    ):
         super().__init__()
         decoder = decoder or MIMDetDecoderConfig()
+        if not out_features or any(f not in LEVELS for f in out_features):
+            raise ValueError(
+                f"MIMDet out_features {tuple(out_features)} must be a non-empty subset of {LEVELS}"
+            )
+        self.out_features = tuple(f for f in LEVELS if f in out_features)
         if cfg.patch_size != 16:
             raise ValueError(f"MIMDet's four stride-2 stem stages give patch_size 16, got {cfg.patch_size}")
         for name in ("sample_ratio", "eval_sample_ratio"):
@@ -266,15 +278,16 @@ class MIMDetBackbone(nn.Module):
         self.norm = nn.LayerNorm(cfg.embed_dim)
         self.decoder = MIMDetDecoder(decoder, cfg.embed_dim, grid)
         self.apply(init_vit_weights)
-        self._shapes = {
+        shapes = {
             "res2": (cfg.conv_stem_dims[1], 4),
             "res3": (cfg.conv_stem_dims[2], 8),
             "res4": (decoder.embed_dim, 16),
             "res5": (decoder.embed_dim, 32),
         }
+        self._shapes = {f: shapes[f] for f in self.out_features}
 
     def output_shape(self) -> dict[str, tuple[int, int]]:
-        """{level: (channels, stride)}."""
+        """{level: (channels, stride)} of `out_features`."""
         return dict(self._shapes)
 
     def forward(
@@ -294,7 +307,8 @@ class MIMDetBackbone(nn.Module):
         use_checkpoint = self.use_checkpoint and self.training
         tokens = self.norm(run_blocks(self.blocks, tokens, use_checkpoint))
         res4 = self.decoder(tokens, kept, conv_tokens, (height, width), use_checkpoint)
-        return {"res2": res2, "res3": res3, "res4": res4, "res5": F.max_pool2d(res4, 2)}
+        levels = {"res2": res2, "res3": res3, "res4": res4, "res5": F.max_pool2d(res4, 2)}
+        return {f: levels[f] for f in self.out_features}
 
     @staticmethod
     def valid_tokens(

@@ -1,0 +1,177 @@
+"""MIMDet's detector: Mask R-CNN with FPN on a MIMDet (or Benchmarking-ViT) backbone.
+
+Assembled from torchvision's detection components (FPN, anchor generator, RPN, RoIHeads) set to the
+values of hustvl/MIMDet `configs/mimdet/*.py` and `configs/benchmarking/*.py`, with the detectron2-shaped
+RoI heads of `heads.py`. Follows torchvision's contract: `model(images, targets)` returns a dict of
+losses in training and a list of per-image detections in eval.
+
+Known differences from the detectron2 original, none of which changes a parameter: torchvision's losses
+use smooth-L1 (beta 1/9) where detectron2 uses L1 for box regression, mask targets are cropped with
+non-aligned RoIAlign, and anchors are rounded to whole pixels; BatchNorm stands for SyncBN (convert
+with `nn.SyncBatchNorm.convert_sync_batchnorm` for multi-GPU training).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+from torchvision.ops import FeaturePyramidNetwork
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+from maskdino.backbones.mimdet import LEVELS
+from maskdino.mimdet.heads import BoxHead, BoxPredictor, MaskHead, MaskPredictor, MultiLevelRoIAlign
+from maskdino.mimdet.transform import DetectionTransform
+
+POOLED_LEVELS = ("p2", "p3", "p4", "p5")
+POOLED_STRIDES = (4, 8, 16, 32)
+
+
+@dataclass
+class MaskRCNNConfig:
+    """Mask R-CNN settings; defaults: MIMDet's "stronger Mask R-CNN" (2-conv RPN, 4conv1fc box head, BN)."""
+
+    num_classes: int = 80
+    fpn_channels: int = 256
+    anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)  # one per level p2..p6
+    anchor_aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    rpn_conv_depth: int = 2
+    rpn_fg_iou_thresh: float = 0.7
+    rpn_bg_iou_thresh: float = 0.3
+    rpn_batch_size_per_image: int = 256
+    rpn_positive_fraction: float = 0.5
+    rpn_pre_nms_top_n_train: int = 2000  # per level
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_train: int = 1000  # per image
+    rpn_post_nms_top_n_test: int = 1000
+    rpn_nms_thresh: float = 0.7
+    roi_iou_thresh: float = 0.5
+    roi_batch_size_per_image: int = 512
+    roi_positive_fraction: float = 0.25
+    box_pool_size: int = 7
+    box_conv_dims: tuple[int, ...] = (256, 256, 256, 256)
+    box_fc_dim: int = 1024
+    mask_pool_size: int = 14
+    mask_conv_dims: tuple[int, ...] = (256, 256, 256, 256)
+    mask_deconv_dim: int = 256
+    score_thresh: float = 0.05
+    nms_thresh: float = 0.5
+    detections_per_image: int = 100
+    pixel_mean: tuple[float, ...] = (123.675, 116.28, 103.53)  # RGB, 0-255 scale
+    pixel_std: tuple[float, ...] = (58.395, 57.12, 57.375)
+    min_size_test: int = 800
+    max_size_test: int = 1333
+    size_divisibility: int = 32
+    fixed_input_size: int | None = None  # pad every batch to this square (Benchmarking-ViT: 1024)
+
+
+class MIMDetMaskRCNN(nn.Module):
+    """Mask R-CNN FPN over a backbone giving res2..res5 and `output_shape()` {level: (channels, stride)}.
+
+    Labels are contiguous 0..C-1 in targets and outputs (shifted to torchvision's 1-based ids inside).
+    """
+
+    def __init__(self, backbone: nn.Module, cfg: MaskRCNNConfig):
+        super().__init__()
+        shapes = backbone.output_shape()
+        if tuple(shapes[level][1] for level in LEVELS) != POOLED_STRIDES:
+            raise ValueError(f"the backbone must give res2..res5 at strides {POOLED_STRIDES}, got {shapes}")
+        if len(cfg.anchor_sizes) != len(POOLED_LEVELS) + 1:
+            raise ValueError(f"anchor_sizes needs one size per level p2..p6, got {cfg.anchor_sizes}")
+        self.num_classes = cfg.num_classes
+        self.backbone = backbone
+        self.fpn = FeaturePyramidNetwork(
+            [shapes[level][0] for level in LEVELS],
+            cfg.fpn_channels,
+            extra_blocks=LastLevelMaxPool(),
+            norm_layer=nn.BatchNorm2d,
+        )
+        anchors = AnchorGenerator(
+            tuple((size,) for size in cfg.anchor_sizes), (cfg.anchor_aspect_ratios,) * len(cfg.anchor_sizes)
+        )
+        self.rpn = RegionProposalNetwork(
+            anchors,
+            RPNHead(cfg.fpn_channels, len(cfg.anchor_aspect_ratios), conv_depth=cfg.rpn_conv_depth),
+            fg_iou_thresh=cfg.rpn_fg_iou_thresh,
+            bg_iou_thresh=cfg.rpn_bg_iou_thresh,
+            batch_size_per_image=cfg.rpn_batch_size_per_image,
+            positive_fraction=cfg.rpn_positive_fraction,
+            pre_nms_top_n={"training": cfg.rpn_pre_nms_top_n_train, "testing": cfg.rpn_pre_nms_top_n_test},
+            post_nms_top_n={"training": cfg.rpn_post_nms_top_n_train, "testing": cfg.rpn_post_nms_top_n_test},
+            nms_thresh=cfg.rpn_nms_thresh,
+        )
+        box_head = BoxHead(cfg.fpn_channels, cfg.box_pool_size, cfg.box_conv_dims, cfg.box_fc_dim)
+        mask_head = MaskHead(cfg.fpn_channels, cfg.mask_conv_dims)
+        mask_channels = cfg.mask_conv_dims[-1] if cfg.mask_conv_dims else cfg.fpn_channels
+        self.roi_heads = RoIHeads(
+            box_roi_pool=MultiLevelRoIAlign(POOLED_LEVELS, POOLED_STRIDES, cfg.box_pool_size),
+            box_head=box_head,
+            box_predictor=BoxPredictor(cfg.box_fc_dim, cfg.num_classes),
+            fg_iou_thresh=cfg.roi_iou_thresh,
+            bg_iou_thresh=cfg.roi_iou_thresh,
+            batch_size_per_image=cfg.roi_batch_size_per_image,
+            positive_fraction=cfg.roi_positive_fraction,
+            bbox_reg_weights=(10.0, 10.0, 5.0, 5.0),
+            score_thresh=cfg.score_thresh,
+            nms_thresh=cfg.nms_thresh,
+            detections_per_img=cfg.detections_per_image,
+            mask_roi_pool=MultiLevelRoIAlign(POOLED_LEVELS, POOLED_STRIDES, cfg.mask_pool_size),
+            mask_head=mask_head,
+            mask_predictor=MaskPredictor(mask_channels, cfg.mask_deconv_dim, cfg.num_classes),
+        )
+        self.transform = DetectionTransform(
+            cfg.pixel_mean,
+            cfg.pixel_std,
+            cfg.min_size_test,
+            cfg.max_size_test,
+            cfg.size_divisibility,
+            cfg.fixed_input_size,
+        )
+
+    def forward(
+        self,
+        images: list[torch.Tensor],
+        targets: list[dict[str, torch.Tensor]] | None = None,
+        output_sizes: list[tuple[int, int]] | None = None,
+    ) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
+        """Training: `targets` per image (`labels` int64 0..C-1, `boxes` xyxy pixels, `masks` bool [N, H, W])
+        -> {loss name: scalar}. Eval: per image `boxes`, `labels`, `scores`, `masks` (bool) at the input
+        size, or at `output_sizes` [(h, w)] when given."""
+        if self.training:
+            if targets is None:
+                raise ValueError("training needs targets: one dict with labels, boxes and masks per image")
+            targets = [self._torchvision_target(t, i) for i, t in enumerate(targets)]
+        else:
+            targets = None
+        batch, sizes = self.transform(images)
+        features = self.backbone(batch, sizes)
+        pyramid = self.fpn(OrderedDict((p, features[res]) for p, res in zip(POOLED_LEVELS, LEVELS)))
+        proposals, rpn_losses = self.rpn(ImageList(batch, sizes), pyramid, targets)
+        detections, roi_losses = self.roi_heads(pyramid, proposals, sizes, targets)
+        if self.training:
+            return {**rpn_losses, **roi_losses}
+        if output_sizes is None:
+            output_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
+        return self.transform.postprocess(detections, sizes, output_sizes)
+
+    def _torchvision_target(self, target: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+        missing = {"labels", "boxes", "masks"} - set(target)
+        if missing:
+            raise KeyError(
+                f"targets[{index}] lacks {sorted(missing)}; each target needs labels, boxes, masks"
+            )
+        labels = target["labels"]
+        if labels.dtype != torch.int64 or (
+            len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < self.num_classes
+        ):
+            raise ValueError(
+                f"targets[{index}]['labels'] must be int64 contiguous ids in [0, {self.num_classes}), "
+                f"got {labels.dtype} {labels.tolist()[:10]}"
+            )
+        return {"labels": labels + 1, "boxes": target["boxes"].float(), "masks": target["masks"]}
