@@ -3,8 +3,19 @@
 from maskdino.build import build_model
 from maskdino.checkpoints import load_official_checkpoint
 from maskdino.config import Config
+from maskdino.engine.evaluator import evaluate_model
+from maskdino.engine.trainer import TrainResult, train
 from maskdino.presets import get_config, preset_names
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "build_model", "get_config", "load_official_checkpoint", "preset_names"]
+__all__ = [
+    "Config",
+    "TrainResult",
+    "build_model",
+    "evaluate_model",
+    "get_config",
+    "load_official_checkpoint",
+    "preset_names",
+    "train",
+]
