@@ -12,6 +12,7 @@ from torch import nn
 from maskdino.backbones.build import build_backbone
 from maskdino.config import ModelConfig
 from maskdino.decoder.denoising_queries import build_denoising_queries
+from maskdino.decoder.dimaskdino_decoder import DIMaskDINODecoder
 from maskdino.decoder.maskdino_decoder import MaskDINODecoder
 from maskdino.image_batch import normalize_and_pad, validate_images
 from maskdino.layers.box_ops import box_xyxy_to_cxcywh
@@ -27,7 +28,10 @@ class MaskDINO(nn.Module):
         self.cfg = cfg
         self.backbone = build_backbone(cfg.backbone)
         self.pixel_decoder = PixelDecoder(cfg.pixel_decoder, self.backbone.output_shape())
-        self.predictor = MaskDINODecoder(
+        decoders = {"maskdino": MaskDINODecoder, "dimaskdino": DIMaskDINODecoder}
+        if cfg.decoder.variant not in decoders:
+            raise ValueError(f"decoder.variant must be one of {tuple(decoders)}, got {cfg.decoder.variant!r}")
+        self.predictor = decoders[cfg.decoder.variant](
             cfg.decoder,
             cfg.num_classes,
             cfg.pixel_decoder.mask_dim,

@@ -10,7 +10,7 @@ from maskdino import build_model, get_config, load_official_checkpoint
 from maskdino.checkpoints import CheckpointMismatchError, convert_official_state_dict
 from tests.reference import PRESET_OF, inventory, official_checkpoint
 
-MASKDINO_INVENTORIES = [name for name in PRESET_OF if not name.startswith("di_")]
+INVENTORIES = list(PRESET_OF)
 
 
 def meta_model(preset: str) -> torch.nn.Module:
@@ -18,7 +18,7 @@ def meta_model(preset: str) -> torch.nn.Module:
         return build_model(get_config(preset))
 
 
-@pytest.mark.parametrize("name", MASKDINO_INVENTORIES)
+@pytest.mark.parametrize("name", INVENTORIES)
 def test_inventory_converts_strictly_and_counts_match(name):
     inv = inventory(name)
     official = {key: torch.empty(shape, device="meta") for key, shape, _ in inv["keys"]}

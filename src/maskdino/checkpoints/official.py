@@ -22,6 +22,10 @@ PREFIX_MOVES: list[tuple[str, str]] = [
     ("sem_seg_head.pixel_decoder.", "pixel_decoder."),
     ("sem_seg_head.predictor._bbox_embed.", "predictor.bbox_embed."),
     ("sem_seg_head.predictor.decoder_norm.", "predictor.norm."),
+    # DI-MaskDINO
+    ("sem_seg_head.predictor._oldm_bbox_embed.", "predictor.oldm.bbox_embed."),
+    ("sem_seg_head.predictor.query_guide_feature_update.", "predictor.bato.query_guide_feature_update."),
+    ("sem_seg_head.predictor.decoder.mask_output_conv.", "predictor.bato.mask_output_conv."),
     ("sem_seg_head.predictor.", "predictor."),
     ("backbone.", "backbone."),
 ]
@@ -33,6 +37,24 @@ ALIASES: list[tuple[re.Pattern, str]] = [
         "sem_seg_head.predictor._bbox_embed.{}",
     ),
     (re.compile(r"^sem_seg_head\.predictor\.decoder\.norm\.(.*)$"), "sem_seg_head.predictor.decoder_norm.{}"),
+    # DI-MaskDINO: the oldm box MLP, oldm norm, and the heads / BATO layer repeated in the decoder and oldm
+    (
+        re.compile(r"^sem_seg_head\.predictor\.(?:oldm\.|oldm_)bbox_embed\.\d+\.(.*)$"),
+        "sem_seg_head.predictor._oldm_bbox_embed.{}",
+    ),
+    (re.compile(r"^sem_seg_head\.predictor\.oldm_norm\.(.*)$"), "sem_seg_head.predictor.oldm.norm.{}"),
+    (
+        re.compile(r"^sem_seg_head\.predictor\.(?:decoder|oldm)\.class_embed\.(.*)$"),
+        "sem_seg_head.predictor.class_embed.{}",
+    ),
+    (
+        re.compile(r"^sem_seg_head\.predictor\.decoder\.mask_embed\.(.*)$"),
+        "sem_seg_head.predictor.mask_embed.{}",
+    ),
+    (
+        re.compile(r"^sem_seg_head\.predictor\.decoder\.query_guide_feature_update\.(.*)$"),
+        "sem_seg_head.predictor.query_guide_feature_update.{}",
+    ),
 ]
 
 # official entries with no counterpart: constants rebuilt by our code

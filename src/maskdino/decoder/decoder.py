@@ -37,6 +37,7 @@ class TransformerDecoder(nn.Module):
             for _ in range(num_layers)
         )
         self.ref_point_head = MLP(2 * d_model, d_model, d_model, 2)
+        self.d_model = d_model
         self.use_checkpoint = use_checkpoint
 
     def forward(
@@ -57,25 +58,47 @@ class TransformerDecoder(nn.Module):
         references = [boxes]
         outputs = []
         out = tgt
-        levels = len(spatial_shapes)
-        for layer in self.layers:
-            query_pos = self.ref_point_head(sine_box_embedding(boxes, out.shape[-1] // 2))
-            reference_boxes = boxes[:, :, None].expand(-1, -1, levels, -1)  # [B, Q, L, 4]
-            if self.use_checkpoint and self.training:
-                out = checkpoint(
-                    layer,
-                    out,
-                    query_pos,
-                    reference_boxes,
-                    memory,
-                    spatial_shapes,
-                    self_attn_mask,
-                    use_reentrant=False,
-                )
-            else:
-                out = layer(out, query_pos, reference_boxes, memory, spatial_shapes, self_attn_mask)
-            refined = (box_head(out) + inverse_sigmoid(boxes)).sigmoid()
+        for index in range(len(self.layers)):
+            out, refined = self.layer_step(
+                index, out, boxes, memory, spatial_shapes, box_head, self_attn_mask
+            )
             boxes = refined.detach()
             references.append(refined)
             outputs.append(norm(out))
         return outputs, references
+
+    def query_pos(self, boxes: torch.Tensor) -> torch.Tensor:
+        """Positional query `[B, Q, C]` of boxes `[B, Q, 4]` in [0, 1]."""
+        return self.ref_point_head(sine_box_embedding(boxes, self.d_model // 2))
+
+    def layer_step(
+        self,
+        index: int,
+        out: torch.Tensor,
+        boxes: torch.Tensor,
+        memory: torch.Tensor,
+        spatial_shapes: SpatialShapes,
+        box_head: nn.Module,
+        self_attn_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer `index` on queries `out` `[B, Q, C]` anchored at `boxes` `[B, Q, 4]` (detached, in [0, 1]).
+
+        Returns (the raw layer output, its refined boxes in [0, 1]).
+        """
+        layer = self.layers[index]
+        query_pos = self.query_pos(boxes)
+        reference_boxes = boxes[:, :, None].expand(-1, -1, len(spatial_shapes), -1)  # [B, Q, L, 4]
+        if self.use_checkpoint and self.training:
+            out = checkpoint(
+                layer,
+                out,
+                query_pos,
+                reference_boxes,
+                memory,
+                spatial_shapes,
+                self_attn_mask,
+                use_reentrant=False,
+            )
+        else:
+            out = layer(out, query_pos, reference_boxes, memory, spatial_shapes, self_attn_mask)
+        return out, (box_head(out) + inverse_sigmoid(boxes)).sigmoid()

@@ -71,13 +71,16 @@ class MaskDINODecoder(nn.Module):
             masks = torch.einsum("bqc,bchw->bqhw", self.mask_embed(normed), mask_features)  # [B, Q, H/4, W/4]
         return logits, masks
 
-    def select_queries(self, features: MultiScaleFeatures) -> tuple[torch.Tensor, torch.Tensor, Prediction]:
-        """Two-stage initial queries: (content `[B, Q, C]`, anchor logits `[B, Q, 4]`, encoder proposals)."""
+    def select_queries(
+        self, features: MultiScaleFeatures, num_queries: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, Prediction]:
+        """Two-stage initial queries: (content `[B, Q, C]`, anchor logits `[B, Q, 4]`, encoder proposals)
+        for the `num_queries` best tokens (default: the decoder's query count)."""
         memory, proposals = encoder_output_proposals(features.memory, features.spatial_shapes)
         memory = self.enc_output_norm(self.enc_output(memory))
         token_logits = self.class_embed(memory)
         token_boxes = self.bbox_embed(memory) + proposals  # logits of (cx, cy, w, h)
-        index = select_top_queries(token_logits, self.num_queries)
+        index = select_top_queries(token_logits, num_queries or self.num_queries)
         anchors = gather_queries(token_boxes, index)
         content = gather_queries(memory, index)
         logits, masks = self.predict(content, features.mask_features)
@@ -90,6 +93,31 @@ class MaskDINODecoder(nn.Module):
             content = self.query_feat.weight[None].expand(memory.shape[0], -1, -1)
         return content, anchors, interm
 
+    def initial_queries(
+        self, features: MultiScaleFeatures
+    ) -> tuple[torch.Tensor, torch.Tensor, Prediction | None, dict[str, list[Prediction]]]:
+        """(content `[B, Q, C]`, anchor logits `[B, Q, 4]`, encoder proposals, extra named predictions)."""
+        if self.cfg.two_stage:
+            content, anchors, interm = self.select_queries(features)
+            return content, anchors, interm, {}
+        batch = features.memory.shape[0]
+        content = self.query_feat.weight[None].expand(batch, -1, -1)
+        anchors = self.query_embed.weight[None].expand(batch, -1, -1)
+        return content, anchors, None, {}
+
+    def run_decoder(
+        self,
+        content: torch.Tensor,
+        anchors: torch.Tensor,
+        features: MultiScaleFeatures,
+        attn_mask: torch.Tensor | None,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """(normalised layer outputs, boxes: initial then after each layer, mask features of each output)."""
+        outputs, references = self.decoder(
+            content, anchors, features.memory, features.spatial_shapes, self.bbox_embed, self.norm, attn_mask
+        )
+        return outputs, references, [features.mask_features] * len(outputs)
+
     def forward(self, features: MultiScaleFeatures, denoising=None) -> tuple[MaskDINOOutput, dict | None]:
         """Run the head. `denoising` is (content `[B, P, C]`, box logits `[B, P, 4]`, attention mask) of
         `P` noised ground-truth queries prepended to the matching queries in training.
@@ -97,13 +125,7 @@ class MaskDINODecoder(nn.Module):
         Returns the matching queries' outputs and, with denoising, the denoising queries' outputs in the
         criterion's dict layout (None otherwise).
         """
-        batch = features.memory.shape[0]
-        interm = None
-        if self.cfg.two_stage:
-            content, anchors, interm = self.select_queries(features)
-        else:
-            content = self.query_feat.weight[None].expand(batch, -1, -1)
-            anchors = self.query_embed.weight[None].expand(batch, -1, -1)
+        content, anchors, interm, extra = self.initial_queries(features)
         attn_mask = None
         num_dn = 0
         if denoising is not None:
@@ -116,12 +138,10 @@ class MaskDINODecoder(nn.Module):
         if self.cfg.initial_pred:
             logits, masks = self.predict(content, features.mask_features, with_masks=masks_everywhere)
             predictions.append((logits, masks))
-        outputs, references = self.decoder(
-            content, anchors, features.memory, features.spatial_shapes, self.bbox_embed, self.norm, attn_mask
-        )
-        for i, out in enumerate(outputs):
+        outputs, references, mask_features = self.run_decoder(content, anchors, features, attn_mask)
+        for i, (out, layer_mask_features) in enumerate(zip(outputs, mask_features)):
             last = i == len(outputs) - 1
-            predictions.append(self.predict(out, features.mask_features, with_masks=masks_everywhere or last))
+            predictions.append(self.predict(out, layer_mask_features, with_masks=masks_everywhere or last))
         # boxes: the initial anchors (with initial_pred), then each layer's refinement of its input box
         boxes = [anchors.sigmoid()] if self.cfg.initial_pred else []
         for out, reference in zip(outputs, references[:-1]):
@@ -136,4 +156,4 @@ class MaskDINODecoder(nn.Module):
         if self.training and denoising is None:
             # keep label_enc in the graph so distributed training sees a gradient for every parameter
             preds[-1].logits = preds[-1].logits + 0.0 * self.label_enc.weight.sum()
-        return MaskDINOOutput(final=preds[-1], aux=preds[:-1], interm=interm), dn_outputs
+        return MaskDINOOutput(final=preds[-1], aux=preds[:-1], interm=interm, extra=extra), dn_outputs

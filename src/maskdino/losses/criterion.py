@@ -2,8 +2,8 @@
 
 Losses are returned unweighted under the official names (`loss_ce`, `loss_bbox`, `loss_giou`,
 `loss_mask`, `loss_dice`) with suffixes `_interm` (encoder proposals), `_dn` (denoising queries) and
-`_{i}` (the i-th earlier prediction); `weight_dict` holds the official weights and the model drops every
-loss that has no weight.
+`_{i}` (the i-th earlier prediction), plus `_oldm_{i}` for DI-MaskDINO's token-interaction layers (our
+reconstruction); `weight_dict` holds the official weights and the model drops every loss that has no weight.
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ DN_LOSSES = {"no": (), "standard": ("labels", "boxes"), "seg": ("labels", "masks
 class SetCriterion(nn.Module):
     """Hungarian-matched losses for the final output, every `aux_outputs` entry and `interm_outputs`,
     plus the denoising losses on the DN part of each decoder output.
+
+    DI-MaskDINO's `oldm_outputs` (class and box predictions of each token-interaction layer, no masks)
+    get the class and box losses with class + box matching costs (`_oldm_{i}`). This is our
+    reconstruction: the official DI criterion is not public.
 
     Classification is a sigmoid focal loss scaled by the number of queries / num_masks (official), or,
     with `semantic_ce_loss`, a softmax cross-entropy over C + 1 logits with the no-object class weighted by
@@ -119,6 +123,13 @@ class SetCriterion(nn.Module):
             interm = outputs["interm_outputs"]
             interm_indices = self.matcher(interm, targets)
             losses.update(self._losses(self.losses, interm, targets, interm_indices, num_masks, "_interm"))
+
+        # DI-MaskDINO token interaction (our reconstruction: the official DI criterion is not public)
+        oldm_groups = tuple(g for g in self.losses if g != "masks")
+        oldm_costs = ("cls", "box") if "boxes" in oldm_groups else ("cls",)
+        for i, oldm in enumerate(outputs.get("oldm_outputs", [])):
+            oldm_indices = self.matcher(oldm, targets, costs=oldm_costs)
+            losses.update(self._losses(oldm_groups, oldm, targets, oldm_indices, num_masks, f"_oldm_{i}"))
         return losses
 
     def loss_labels(self, outputs: dict, targets: list[dict], indices: Indices, num_masks: float) -> dict:
@@ -213,7 +224,8 @@ def _batch_and_pred_idx(indices: Indices) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def official_weight_dict(cfg: ModelConfig) -> dict[str, float]:
-    """The official loss weights: base terms, `_interm` (two-stage), `_dn`, then `_{i}` for every layer.
+    """The official loss weights: base terms, `_interm` (two-stage), `_dn`, then `_{i}` for every layer;
+    for DI-MaskDINO also `_oldm_{i}` (class and box) for every token-interaction layer.
 
     Each step copies all keys made so far, so names such as `loss_ce_interm_dn_3` exist although no loss
     carries them (harmless: they are only looked up).
@@ -236,6 +248,9 @@ def official_weight_dict(cfg: ModelConfig) -> dict[str, float]:
         weights.update(
             {f"{k}_{i}": v for i in range(cfg.decoder.num_layers) for k, v in list(weights.items())}
         )
+    if cfg.decoder.variant == "dimaskdino":  # our reconstruction, see SetCriterion
+        base = {"loss_ce": loss.class_weight, "loss_bbox": loss.box_weight, "loss_giou": loss.giou_weight}
+        weights.update({f"{k}_oldm_{i}": v for i in range(cfg.decoder.ti_layers) for k, v in base.items()})
     return weights
 
 
