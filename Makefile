@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test test-slow lint demo bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ lint: venv
 
 test: lint
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=15
+
+test-slow: venv
+	$(BIN)/python -m pytest -q -m slow
 
 demo: venv
 	$(BIN)/maskdino demo --output runs/demo

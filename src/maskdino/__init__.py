@@ -5,12 +5,14 @@ from maskdino.checkpoints import load_official_checkpoint
 from maskdino.config import Config
 from maskdino.engine.evaluator import evaluate_model
 from maskdino.engine.trainer import TrainResult, train
+from maskdino.predictor import Predictor
 from maskdino.presets import get_config, preset_names
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Config",
+    "Predictor",
     "TrainResult",
     "build_model",
     "evaluate_model",

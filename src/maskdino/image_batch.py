@@ -44,6 +44,13 @@ def validate_images(images: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> No
         if not img.is_floating_point():
             hint = "img.float() / 255" if img.dtype == torch.uint8 else "img.float() / 65535 for 16-bit data"
             raise ValueError(f"{where} has dtype {img.dtype}; expected float values in [0, 1]: use {hint}")
+        if min(img.shape[1:]) < MIN_SIDE:
+            raise ValueError(
+                f"{where} is {img.shape[1]}x{img.shape[2]} px; the backbone needs at least {MIN_SIDE} px per side "
+                "(resize it up, e.g. with the preset's test resize)"
+            )
+        if torch.compiler.is_compiling():
+            continue  # value checks read tensor data, which a traced graph cannot branch on
         low, high = float(img.min()), float(img.max())
         if low < -1e-3 or high > 1 + 1e-3:
             hint = (
@@ -52,11 +59,6 @@ def validate_images(images: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> No
                 else "it looks like 16-bit data: divide by 65535"
             )
             raise ValueError(f"{where} has values in [{low:.3g}, {high:.3g}]; expected [0, 1] ({hint})")
-        if min(img.shape[1:]) < MIN_SIDE:
-            raise ValueError(
-                f"{where} is {img.shape[1]}x{img.shape[2]} px; the backbone needs at least {MIN_SIDE} px per side "
-                "(resize it up, e.g. with the preset's test resize)"
-            )
 
 
 def normalize_and_pad(

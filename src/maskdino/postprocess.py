@@ -43,6 +43,7 @@ def instance_inference(
     output_size: Size,
     test: TestConfig,
     thing_classes: torch.Tensor | None = None,
+    chunk: int = 25,
 ) -> dict[str, torch.Tensor]:
     """Top-k (query, class) pairs by sigmoid score; results sorted by final score.
 
@@ -58,14 +59,24 @@ def instance_inference(
     if thing_classes is not None:
         keep = thing_classes[labels]
         scores, labels, query = scores[keep], labels[keep], query[keep]
-    mask_logits = resize_mask_logits(masks[query], padded_size, image_size, output_size)
-    binary = mask_logits > 0
+    # full-resolution float masks exist for one chunk at a time; only the boolean masks are kept
+    binary_chunks, score_chunks = [], []
+    for start in range(0, len(query), chunk):
+        mask_logits = resize_mask_logits(
+            masks[query[start : start + chunk]], padded_size, image_size, output_size
+        )
+        binary = mask_logits > 0
+        binary_chunks.append(binary)
+        if not test.focus_on_box:
+            flat = binary.flatten(1)
+            score_chunks.append((mask_logits.sigmoid().flatten(1) * flat).sum(1) / (flat.sum(1) + 1e-6))
+    binary = (
+        torch.cat(binary_chunks) if binary_chunks else masks.new_zeros((0, *output_size), dtype=torch.bool)
+    )
     if test.focus_on_box:
         mask_scores = torch.ones_like(scores)
     else:
-        mask_probs = mask_logits.sigmoid().flatten(1)
-        area = binary.flatten(1).sum(1)
-        mask_scores = (mask_probs * binary.flatten(1)).sum(1) / (area + 1e-6)
+        mask_scores = torch.cat(score_chunks) if score_chunks else scores.new_zeros(0)
     # boxes are relative to the padded input: rescale so they land in output pixels
     scale_y = padded_size[0] / image_size[0] * output_size[0]
     scale_x = padded_size[1] / image_size[1] * output_size[1]

@@ -7,7 +7,9 @@ import importlib
 import logging
 import sys
 
-SUBCOMMANDS = ("presets", "train", "eval", "convert", "score")
+from maskdino.checkpoints.official import CheckpointMismatchError
+
+SUBCOMMANDS = ("presets", "train", "eval", "predict", "export", "convert", "score")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, KeyError, ValueError, FloatingPointError) as err:
+    except (FileNotFoundError, KeyError, ValueError, FloatingPointError, CheckpointMismatchError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"maskdino {args.command}: error: {message}", file=sys.stderr)
         return 2

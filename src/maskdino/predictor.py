@@ -1,0 +1,271 @@
+"""Inference on photos: decode, the preset's test resize, batching, and results at the original size.
+
+Like detectron2's `DefaultPredictor`: the uint8 image is resized with the preset's shortest-edge test
+resize (PIL bilinear, as in evaluation), the network runs on the padded batch, and post-processing
+resizes masks and boxes back to each original image. Batches pad to their largest image, as the
+official batched inference does, so results can differ slightly from batch size 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from maskdino.build import build_model
+from maskdino.checkpoints.native import is_safetensors, read_weights
+from maskdino.checkpoints.official import CheckpointMismatchError, load_official_checkpoint, load_strict
+from maskdino.config import Config
+from maskdino.data.augmentations import resize_shortest_edge
+from maskdino.data.catalog import standard_info
+from maskdino.data.coco import coco_info_from_categories, read_json
+from maskdino.data.image_io import ImageReadError, load_rgb_image
+from maskdino.data.records import DatasetInfo
+from maskdino.data.transforms import Resize
+from maskdino.image_batch import MIN_SIDE
+from maskdino.outputs import MaskDINOOutput, Prediction
+from maskdino.presets import get_config
+
+LOGGER = logging.getLogger("maskdino.predict")
+HALF_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+INSTANCE_KEYS = ("boxes", "labels", "scores", "masks")
+
+
+@dataclass
+class ImagePrediction:
+    """One input of `Predictor.predict_paths`: the decoded picture and its result, or why it failed."""
+
+    source: str
+    image: np.ndarray | None = None  # uint8 [H, W, 3], upright
+    result: dict | None = None  # the model's eval dict at the original size
+    notes: list[str] = field(default_factory=list)  # conversions applied while decoding
+    error: str | None = None
+
+
+def load_model(config: str | Config | None, weights: str | Path | None) -> tuple[Config, nn.Module]:
+    """The eval model of `config` (preset name, official YAML path or Config) with `weights` loaded.
+
+    weights: an official detectron2 `.pth` or our `.safetensors`; the latter carries its config, used when
+    `config` is None. None gives random weights (with a warning), for experiments only.
+    """
+    state, stored = None, None
+    if weights is not None:
+        weights = Path(weights)
+        if not weights.is_file():
+            raise FileNotFoundError(f"weights file not found: {weights}")
+        if is_safetensors(weights):
+            state, stored = read_weights(weights)
+    if config is None:
+        if stored is None:
+            raise ValueError(
+                "no config given: pass a preset name or official YAML path (only our .safetensors "
+                "weights carry their own config)"
+            )
+        cfg = stored
+    else:
+        cfg = copy.deepcopy(config) if isinstance(config, Config) else get_config(config)
+    model = build_model(cfg)
+    if state is not None:
+        try:
+            load_strict(model, state, str(weights))
+        except CheckpointMismatchError as err:
+            if stored is not None and stored.name != cfg.name:
+                raise CheckpointMismatchError(
+                    f"{weights} holds weights of preset {stored.name!r} but the config is {cfg.name!r}: "
+                    f"give --config {stored.name} or leave the config out to use the stored one.\n{err}"
+                ) from None
+            raise
+    elif weights is not None:
+        load_official_checkpoint(model, weights)
+    else:
+        LOGGER.warning("no weights given: the model is randomly initialised and its predictions are noise")
+    return cfg, model.eval()
+
+
+def dataset_info(cfg: Config, dataset_json: str | Path | None = None) -> DatasetInfo:
+    """Class names and dataset ids for the results: from `dataset_json` (a COCO-format json of a custom
+    dataset), else the config's custom json, else its standard test dataset; generic names as a last resort."""
+    test = cfg.model.test
+    task = "panoptic" if test.panoptic_on else "instance" if test.instance_on else "semantic"
+    num_classes = cfg.model.num_classes
+    info = None
+    custom = dataset_json or cfg.data.val_json or cfg.data.train_json
+    if dataset_json is not None or (custom and Path(custom).is_file()):
+        info = coco_info_from_categories(cfg.name, read_json(Path(custom))["categories"], task)
+        if dataset_json is not None and info.num_classes != num_classes:
+            raise ValueError(
+                f"{dataset_json} lists {info.num_classes} categories but the model predicts {num_classes} classes"
+            )
+    elif custom:
+        LOGGER.warning("the config's dataset json %s is not on this machine; pass --dataset-json", custom)
+    else:
+        with contextlib.suppress(KeyError):  # a custom dataset name without a json
+            info = standard_info(cfg.data.test)
+    if info is not None and cfg.data.class_names and len(cfg.data.class_names) == info.num_classes:
+        info = DatasetInfo(info.name, task, tuple(cfg.data.class_names), info.dataset_ids, info.isthing)
+    if info is None or info.num_classes != num_classes:
+        LOGGER.warning("no class names for %d classes of config %s: using 'class <i>'", num_classes, cfg.name)
+        things = set(cfg.model.thing_classes) or set(range(num_classes))
+        info = DatasetInfo(
+            cfg.name,
+            task,
+            tuple(f"class {i}" for i in range(num_classes)),
+            tuple(range(num_classes)),
+            tuple(i in things for i in range(num_classes)),
+        )
+    return info
+
+
+def as_rgb_array(image: str | Path | np.ndarray | Image.Image) -> tuple[np.ndarray, list[str]]:
+    """A path, PIL image or uint8 array ([H, W, 3] RGB, [H, W] gray, [H, W, 4] RGBA) -> uint8 [H, W, 3]."""
+    if isinstance(image, str | Path):
+        return load_rgb_image(image)
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB")).copy(), []
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"image array has dtype {array.dtype}; expected uint8 RGB [H, W, 3]")
+    if array.ndim == 2:
+        return np.repeat(array[..., None], 3, axis=2), ["grayscale replicated to RGB"]
+    if array.ndim == 3 and array.shape[2] == 4:
+        return array[..., :3].copy(), ["alpha channel dropped"]
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"image array has shape {array.shape}; expected [H, W, 3] RGB")
+    return array, []
+
+
+class Predictor:
+    """`Predictor("r50_ins_4s", "maskdino_r50.pth")(image)` -> the result dict at the image's size.
+
+    Instance results keep the `top_k` best detections with score >= `score_threshold` (defaults keep
+    the official 100). `half` ("fp16"/"bf16"/True = fp16) runs the network under autocast on a CUDA
+    device; post-processing stays in float32.
+    """
+
+    def __init__(
+        self,
+        config: str | Config | None = None,
+        weights: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        half: bool | str = False,
+        score_threshold: float = 0.0,
+        top_k: int | None = None,
+        dataset_json: str | Path | None = None,
+    ):
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device} requested but CUDA is not available; use --device cpu")
+        if half is True:
+            half = "fp16"
+        if half and half not in HALF_DTYPES:
+            raise ValueError(f"half={half!r}; expected 'fp16' or 'bf16'")
+        if half and self.device.type != "cuda":
+            raise ValueError("half precision runs on a CUDA device only; on CPU run in float32 (no --half)")
+        self.dtype = HALF_DTYPES[half] if half else None
+        cfg, model = load_model(config, weights)
+        if top_k is not None:
+            if top_k < 1:
+                raise ValueError(f"top_k={top_k}; expected at least 1")
+            cfg.model.test.detections_per_image = top_k  # the model's own top-k over queries x classes
+        self.cfg, self.model = cfg, model.to(self.device)
+        self.score_threshold = score_threshold
+        self.info = dataset_info(cfg, dataset_json)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.info.class_names
+
+    def __call__(self, image: str | Path | np.ndarray | Image.Image) -> dict:
+        """Predict one image (path, PIL image or uint8 array)."""
+        array, _ = as_rgb_array(image)
+        return self.predict_arrays([array])[0]
+
+    def test_resize(self, height: int, width: int) -> Resize:
+        """The preset's shortest-edge test resize of an image of this size; raises if a side ends < 32 px."""
+        inp = self.cfg.input
+        resize = resize_shortest_edge(height, width, inp.min_size_test, inp.max_size_test)
+        if min(resize.new_height, resize.new_width) < MIN_SIDE:
+            raise ValueError(
+                f"a {width}x{height} image becomes {resize.new_width}x{resize.new_height} after the test resize "
+                f"(short side {inp.min_size_test}, long side <= {inp.max_size_test}); the model needs "
+                f">= {MIN_SIDE} px per side: crop the image to a less elongated shape"
+            )
+        return resize
+
+    def resize(self, image: np.ndarray) -> torch.Tensor:
+        """uint8 [H, W, 3] -> float [3, h, w] in [0, 1] after the test resize (PIL bilinear, as evaluation)."""
+        resized = self.test_resize(*image.shape[:2]).apply_image(image)
+        return torch.from_numpy(resized).permute(2, 0, 1).float().div_(255.0)
+
+    @torch.inference_mode()
+    def predict_arrays(self, images: list[np.ndarray]) -> list[dict]:
+        """One batch of uint8 RGB arrays -> result dicts at their original sizes, on the CPU."""
+        tensors = [self.resize(image).to(self.device) for image in images]
+        batch, sizes = self.model.preprocess(tensors)
+        autocast = torch.autocast(self.device.type, self.dtype) if self.dtype else contextlib.nullcontext()
+        with autocast:
+            raw = self.model.run_network(batch)[0]
+        final = Prediction(raw.pred_logits.float(), raw.pred_boxes.float(), raw.pred_masks.float())
+        output_sizes = [image.shape[:2] for image in images]
+        results = self.model.postprocess(
+            MaskDINOOutput(final, []), tuple(batch.shape[-2:]), sizes, output_sizes
+        )
+        return [self._select(_to_cpu(result)) for result in results]
+
+    def predict_paths(self, paths: Iterable[str | Path], batch_size: int = 1) -> Iterator[ImagePrediction]:
+        """Predict files in order, `batch_size` at a time; an undecodable file yields an ImagePrediction
+        with `error` set and the others go on."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}; expected at least 1")
+        chunk: list[ImagePrediction] = []
+        for path in paths:
+            chunk.append(self._load(path))
+            if len(chunk) == batch_size:
+                yield from self._run(chunk)
+                chunk = []
+        if chunk:
+            yield from self._run(chunk)
+
+    def _load(self, path: str | Path) -> ImagePrediction:
+        item = ImagePrediction(str(path))
+        try:
+            item.image, item.notes = load_rgb_image(path)
+            self.test_resize(*item.image.shape[:2])
+        except ImageReadError as err:
+            item.image, item.error = None, str(err)
+        except ValueError as err:
+            item.image, item.error = None, f"{path}: {err}"
+        return item
+
+    def _run(self, chunk: list[ImagePrediction]) -> list[ImagePrediction]:
+        ready = [item for item in chunk if item.error is None]
+        if ready:
+            for item, result in zip(ready, self.predict_arrays([item.image for item in ready])):
+                item.result = result
+        return chunk
+
+    def _select(self, result: dict) -> dict:
+        if "scores" not in result:
+            return result
+        keep = result["scores"] >= self.score_threshold
+        return {k: v[keep] if k in INSTANCE_KEYS else v for k, v in result.items()}
+
+
+def _to_cpu(result: dict) -> dict:
+    out = {}
+    for key, value in result.items():
+        if isinstance(value, torch.Tensor):
+            out[key] = value.cpu()
+        elif isinstance(value, dict):
+            out[key] = _to_cpu(value)
+        else:
+            out[key] = value
+    return out
