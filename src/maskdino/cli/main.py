@@ -9,7 +9,7 @@ import sys
 
 from maskdino.checkpoints.official import CheckpointMismatchError
 
-SUBCOMMANDS = ("presets", "train", "eval", "predict", "export", "convert", "score")
+SUBCOMMANDS = ("demo", "presets", "train", "eval", "predict", "export", "convert", "score")
 
 
 def build_parser() -> argparse.ArgumentParser:
