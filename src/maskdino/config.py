@@ -6,12 +6,11 @@ addressing fields by their dotted path, e.g. ``solver.max_iter=200`` or ``model.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import json
-import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+from maskdino import config_parsing
 
 
 @dataclass
@@ -51,29 +50,54 @@ class SwinConfig:
 
 @dataclass
 class MIMDetBackboneConfig:
-    """MIMDet ConvNet-ViT hybrid backbone (conv stem + vanilla ViT with token sampling)."""
+    """MIMDet ConvNet-ViT hybrid (conv stem + token-sampled ViT + token-restoring decoder); defaults: ViT-B.
+
+    `dropped_tokens` is what stands in for the tokens the ViT did not see: "conv" (the released models:
+    conv-stem features through `conv_feat_proj`) or "mask_token" (MAE's learned token, the decoder of
+    MIMDet's first code release, which the README's parameter counts describe).
+    """
 
     embed_dim: int = 768
     depth: int = 12
     num_heads: int = 12
     mlp_ratio: float = 4.0
     patch_size: int = 16
-    pretrain_img_size: int = 224
+    pretrain_img_size: int = 800  # grid of the stored position tables (official `img_size`)
     drop_path_rate: float = 0.1
     sample_ratio: float = 0.25  # fraction of patch tokens the ViT sees in training
     eval_sample_ratio: float = 1.0
     conv_stem_dims: tuple[int, ...] = (96, 192, 384)
-    out_channels: int = 256
+    decoder_embed_dim: int = 512
+    decoder_depth: int = 4
+    decoder_num_heads: int = 16
+    decoder_mlp_ratio: float = 4.0
+    dropped_tokens: str = "conv"  # conv | mask_token
+    use_checkpoint: bool = False
+
+
+@dataclass
+class BenchmarkingViTConfig:
+    """Plain ViT with windowed/global blocks on a fixed square input (MIMDet's `BenchmarkingViTDet`)."""
+
+    img_size: int = 1024
+    patch_size: int = 16
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    window_size: int = 16
+    drop_path_rate: float = 0.1
     use_checkpoint: bool = False
 
 
 @dataclass
 class BackboneConfig:
-    name: str = "resnet"  # resnet | swin | mimdet
+    name: str = "resnet"  # resnet | swin | mimdet | benchmarking_vit
     out_features: tuple[str, ...] = ("res2", "res3", "res4", "res5")
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     swin: SwinConfig = field(default_factory=SwinConfig)
     mimdet: MIMDetBackboneConfig = field(default_factory=MIMDetBackboneConfig)
+    benchmarking_vit: BenchmarkingViTConfig = field(default_factory=BenchmarkingViTConfig)
 
 
 @dataclass
@@ -162,6 +186,40 @@ class TestConfig:
 
 
 @dataclass
+class MaskRCNNConfig:
+    """Mask R-CNN FPN of the MIMDet detectors (architecture "mimdet_mask_rcnn"); defaults: MIMDet's
+    "stronger Mask R-CNN" (2-conv RPN, 4conv1fc box head, BatchNorm in FPN and heads).
+
+    Classes, pixel statistics, padding and detections per image come from `ModelConfig`.
+    """
+
+    fpn_channels: int = 256
+    anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)  # one per level p2..p6
+    anchor_aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    rpn_conv_depth: int = 2
+    rpn_fg_iou_thresh: float = 0.7
+    rpn_bg_iou_thresh: float = 0.3
+    rpn_batch_size_per_image: int = 256
+    rpn_positive_fraction: float = 0.5
+    rpn_pre_nms_top_n_train: int = 2000  # per level
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_train: int = 1000  # per image
+    rpn_post_nms_top_n_test: int = 1000
+    rpn_nms_thresh: float = 0.7
+    roi_iou_thresh: float = 0.5
+    roi_batch_size_per_image: int = 512
+    roi_positive_fraction: float = 0.25
+    box_pool_size: int = 7
+    box_conv_dims: tuple[int, ...] = (256, 256, 256, 256)
+    box_fc_dim: int = 1024
+    mask_pool_size: int = 14
+    mask_conv_dims: tuple[int, ...] = (256, 256, 256, 256)
+    mask_deconv_dim: int = 256
+    score_thresh: float = 0.05
+    nms_thresh: float = 0.5
+
+
+@dataclass
 class ModelConfig:
     architecture: str = "maskdino"  # maskdino | mimdet_mask_rcnn
     num_classes: int = 80
@@ -175,13 +233,15 @@ class ModelConfig:
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     test: TestConfig = field(default_factory=TestConfig)
+    mask_rcnn: MaskRCNNConfig = field(default_factory=MaskRCNNConfig)
 
 
 @dataclass
 class InputConfig:
     """Data augmentation and test-time resize (official INPUT.*)."""
 
-    dataset_mapper: str = "coco_instance_lsj"  # coco_instance_lsj | coco_panoptic_lsj | semantic | multiscale
+    # coco_instance_lsj | coco_panoptic_lsj | semantic | multiscale | multiscale_crop
+    dataset_mapper: str = "coco_instance_lsj"
     image_size: int = 1024  # LSJ output square
     min_scale: float = 0.1
     max_scale: float = 2.0
@@ -193,6 +253,11 @@ class InputConfig:
     crop_enabled: bool = False
     crop_size: tuple[int, ...] = (512, 512)
     crop_single_category_max_area: float = 1.0
+    # multiscale_crop (MIMDet): with probability crop_prob, shortest edge to one of crop_pre_sizes, then
+    # a random h x w crop with h, w in crop_size_range (clamped to the image), before the multi-scale resize
+    crop_prob: float = 0.5
+    crop_pre_sizes: tuple[int, ...] = (400, 500, 600)
+    crop_size_range: tuple[int, ...] = (384, 600)
     color_aug_ssd: bool = False
     size_divisibility: int = -1
     ignore_value: int = 255
@@ -223,9 +288,13 @@ class SolverConfig:
     weight_decay_norm: float = 0.0
     weight_decay_embed: float = 0.0
     backbone_multiplier: float = 0.1
+    # MIMDet detectors (their own parameter groups): lr_multiplier m > 1 trains the pretrained ViT at
+    # base/m, the conv stem at base and the rest at base*m; decay_biases=False leaves 1-D tensors undecayed
+    lr_multiplier: float = 1.0
+    decay_biases: bool = True
     ims_per_batch: int = 16
     max_iter: int = 368750
-    lr_scheduler: str = "multistep"  # multistep | poly
+    lr_scheduler: str = "multistep"  # multistep | poly | cosine
     steps: tuple[int, ...] = (327778, 355092)
     gamma: float = 0.1
     warmup_iters: int = 10
@@ -258,139 +327,28 @@ class Config:
     solver: SolverConfig = field(default_factory=SolverConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        return config_parsing.to_plain(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Config:
-        return _from_plain(cls, data, "")
+    def from_dict(cls, data: dict[str, Any], strict: bool = True) -> Config:
+        """Rebuild from `to_dict()` output; with `strict=False` unknown keys (from another version) are
+        dropped with a warning instead of raising."""
+        return config_parsing.from_plain(cls, data, "", strict)
 
     def apply_overrides(self, overrides: list[str] | tuple[str, ...]) -> Config:
         """Return a copy with each ``dotted.key=value`` applied (values parsed to the field's type)."""
-        cfg = dataclasses.replace(self)
-        cfg = _from_plain(Config, cfg.to_dict(), "")
+        cfg = Config.from_dict(self.to_dict())
         for item in overrides:
             if "=" not in item:
                 raise ValueError(f"override {item!r} is not of the form key=value (e.g. solver.max_iter=200)")
             key, raw = item.split("=", 1)
-            _set_path(cfg, key.strip(), raw.strip())
+            config_parsing.set_path(cfg, key.strip(), raw.strip())
         return cfg
 
 
-def all_keys(obj: Any = None, prefix: str = "") -> list[str]:
+def all_keys() -> list[str]:
     """Every dotted leaf key of a config, for listing and for suggesting close names."""
-    obj = Config() if obj is None else obj
-    keys = []
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            keys.extend(all_keys(value, f"{prefix}{f.name}."))
-        else:
-            keys.append(prefix + f.name)
-    return keys
-
-
-def _to_plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, tuple | list):
-        return [_to_plain(v) for v in obj]
-    return obj
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _from_plain(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    types = _field_types(cls)
-    kwargs = {}
-    for name, value in data.items():
-        if name not in types:
-            raise KeyError(_unknown_key_message(prefix + name))
-        kwargs[name] = _coerce(types[name], value, prefix + name)
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise TypeError(f"config key {key!r} is a section; give its fields, e.g. {key}.<field>=...")
-        return _from_plain(tp, value, key + ".")
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            return None
-        non_none = [a for a in args if a is not type(None)]
-        return _coerce(non_none[0], value, key)
-    if origin is tuple:
-        if isinstance(value, str):
-            value = _parse_sequence(value)
-        if not isinstance(value, list | tuple):
-            value = [value]
-        inner = args[0] if args else str
-        return tuple(_coerce(inner, v, key) for v in value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "1", "yes", "on"):
-            return True
-        if text in ("false", "0", "no", "off"):
-            return False
-        raise ValueError(f"config key {key!r} expects true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool):
-            raise ValueError(f"config key {key!r} expects an integer, got {value!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"config key {key!r} expects an integer, got {value!r}") from None
-        if number != int(number):
-            raise ValueError(f"config key {key!r} expects an integer, got {value!r}")
-        return int(number)
-    if tp is float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"config key {key!r} expects a number, got {value!r}") from None
-    if tp is str:
-        return str(value)
-    return value
-
-
-def _parse_sequence(text: str) -> list[str]:
-    text = text.strip()
-    if text.startswith(("[", "(")) and text.endswith(("]", ")")):
-        text = text[1:-1]
-    return [part.strip().strip("'\"") for part in text.split(",") if part.strip()]
-
-
-def _set_path(cfg: Config, key: str, raw: str) -> None:
-    parts = key.split(".")
-    node: Any = cfg
-    for i, part in enumerate(parts):
-        if not dataclasses.is_dataclass(node) or part not in {f.name for f in dataclasses.fields(node)}:
-            raise KeyError(_unknown_key_message(key))
-        if i == len(parts) - 1:
-            tp = _field_types(type(node))[part]
-            if dataclasses.is_dataclass(tp):
-                raise KeyError(f"config key {key!r} is a section, not a value; e.g. {key}.<field>=...")
-            setattr(node, part, _coerce(tp, raw, key))
-        else:
-            node = getattr(node, part)
-
-
-def _unknown_key_message(key: str) -> str:
-    keys = all_keys()
-    close = difflib.get_close_matches(key, keys, n=3, cutoff=0.5)
-    if not close:
-        leaf = key.split(".")[-1]
-        close = [k for k in keys if k.split(".")[-1] == leaf][:3]
-    hint = (
-        f" Did you mean: {', '.join(close)}?" if close else " Run `maskdino presets --keys` to list all keys."
-    )
-    return f"unknown config key {key!r}.{hint}"
+    return config_parsing.leaf_keys(Config())

@@ -21,8 +21,9 @@ from PIL import Image
 from torch import nn
 
 from maskdino.build import build_model
+from maskdino.checkpoints.load import load_weights
 from maskdino.checkpoints.native import is_safetensors, read_weights
-from maskdino.checkpoints.official import CheckpointMismatchError, load_official_checkpoint, load_strict
+from maskdino.checkpoints.official import CheckpointMismatchError, load_strict
 from maskdino.config import Config
 from maskdino.data.augmentations import resize_shortest_edge
 from maskdino.data.catalog import standard_info
@@ -31,6 +32,7 @@ from maskdino.data.image_io import ImageReadError, load_rgb_image
 from maskdino.data.records import DatasetInfo
 from maskdino.data.transforms import Resize
 from maskdino.image_batch import MIN_SIDE
+from maskdino.model import MaskDINO
 from maskdino.outputs import MaskDINOOutput, Prediction
 from maskdino.presets import get_config
 
@@ -84,7 +86,7 @@ def load_model(config: str | Config | None, weights: str | Path | None) -> tuple
                 ) from None
             raise
     elif weights is not None:
-        load_official_checkpoint(model, weights)
+        load_weights(model, weights)
     else:
         LOGGER.warning("no weights given: the model is randomly initialised and its predictions are noise")
     return cfg, model.eval()
@@ -209,12 +211,17 @@ class Predictor:
     def predict_arrays(self, images: list[np.ndarray]) -> list[dict]:
         """One batch of uint8 RGB arrays -> result dicts at their original sizes, on the CPU."""
         tensors = [self.resize(image).to(self.device) for image in images]
-        batch, sizes = self.model.preprocess(tensors)
+        output_sizes = [image.shape[:2] for image in images]
         autocast = torch.autocast(self.device.type, self.dtype) if self.dtype else contextlib.nullcontext()
+        if not isinstance(self.model, MaskDINO):  # e.g. MIMDet's Mask R-CNN: one call does it all
+            with autocast:
+                results = self.model(tensors, output_sizes=output_sizes)
+            return [self._select(_to_cpu(result)) for result in results]
+        batch, sizes = self.model.preprocess(tensors)
         with autocast:
             raw = self.model.run_network(batch)[0]
+        # post-processing stays in float32 whatever the network ran in
         final = Prediction(raw.pred_logits.float(), raw.pred_boxes.float(), raw.pred_masks.float())
-        output_sizes = [image.shape[:2] for image in images]
         results = self.model.postprocess(
             MaskDINOOutput(final, []), tuple(batch.shape[-2:]), sizes, output_sizes
         )

@@ -1,7 +1,9 @@
-"""One preset per official config, addressable by our name or the official YAML path.
+"""One preset per official config, addressable by our name or the official config path.
 
 `get_config("r50_ins_4s")` == `get_config("coco/instance-segmentation/maskdino_R50_bs16_50ep_3s_dowsample1_2048.yaml")`.
-Values come from the fully merged official configs (shared/reference/configs) and FACTS.md section 0.
+Values come from the fully merged official configs (shared/reference/configs) and FACTS.md section 0;
+the MIMDet presets from hustvl/MIMDet's lazy configs (`configs/mimdet/*_sr_*.py`,
+`configs/benchmarking/*.py` and the `configs/coco.py`, `configs/common.py` they inherit).
 """
 
 from __future__ import annotations
@@ -178,6 +180,89 @@ def dimaskdino_r50_4s_50ep() -> Config:
     return _dimaskdino(368750, (327778, 355092))
 
 
+# the official multi-scale list skips 672 and 704
+MIMDET_MIN_SIZES_TRAIN = (480, 512, 544, 576, 608, 640, 736, 768, 800)
+
+
+def _mimdet(sample_ratio: float) -> Config:
+    """MIMDet Mask R-CNN FPN, ViT-B, 3x at batch 64: 36 epochs of 120000 / 64 iterations, steps after 27
+    and 33, warm-up from 0 over a quarter epoch, lr 8e-5 x 64 / 16 split three ways (x2 / base / /2)."""
+    cfg = Config()
+    cfg.model.architecture = "mimdet_mask_rcnn"
+    cfg.model.backbone.name = "mimdet"
+    mim = cfg.model.backbone.mimdet
+    mim.sample_ratio, mim.pretrain_img_size, mim.use_checkpoint = sample_ratio, 800, True
+    inp = cfg.input
+    inp.dataset_mapper = "multiscale_crop"
+    inp.min_size_train, inp.max_size_train = MIMDET_MIN_SIZES_TRAIN, 1333
+    inp.crop_prob, inp.crop_pre_sizes, inp.crop_size_range = 0.5, (400, 500, 600), (384, 600)
+    inp.min_size_test, inp.max_size_test = 800, 1333
+    sol = cfg.solver
+    sol.base_lr, sol.weight_decay, sol.weight_decay_norm = 3.2e-4, 0.1, 0.0
+    sol.backbone_multiplier, sol.lr_multiplier, sol.decay_biases = 1.0, 2.0, False
+    sol.ims_per_batch, sol.max_iter, sol.steps = 64, 67500, (50625, 61875)
+    sol.warmup_iters, sol.warmup_factor, sol.clip_gradients = 468, 0.0, False
+    sol.checkpoint_period, sol.eval_period = 1875, 1875
+    return cfg
+
+
+def mimdet_vit_b_sr025() -> Config:
+    return _mimdet(0.25)
+
+
+def mimdet_vit_b_sr05() -> Config:
+    return _mimdet(0.5)
+
+
+def mimdet_vit_l_sr05() -> Config:
+    cfg = _mimdet(0.5)
+    mim = cfg.model.backbone.mimdet
+    mim.embed_dim, mim.depth, mim.num_heads, mim.drop_path_rate = 1024, 24, 16, 0.4
+    mim.conv_stem_dims = (128, 256, 512)
+    cfg.solver.lr_multiplier = 3.5
+    return cfg
+
+
+def _benchmarking_vit_b(epochs: int) -> Config:
+    """Benchmarking-ViT-B Mask R-CNN FPN: LSJ 1024, cosine schedule; 100 epochs = 184375 iterations (the
+    config keeps configs/coco.py's batch 16), shorter runs divide them; warm-up 0.25 % of 100 epochs."""
+    cfg = Config()
+    cfg.model.architecture = "mimdet_mask_rcnn"
+    cfg.model.backbone.name = "benchmarking_vit"
+    inp = cfg.input
+    inp.dataset_mapper, inp.image_size, inp.min_scale, inp.max_scale = "coco_instance_lsj", 1024, 0.1, 2.0
+    inp.min_size_test, inp.max_size_test = 1024, 1024
+    sol = cfg.solver
+    sol.base_lr, sol.weight_decay, sol.weight_decay_norm = 1.6e-4, 0.2, 0.0
+    sol.backbone_multiplier, sol.lr_multiplier, sol.decay_biases = 1.0, 1.0, True
+    sol.ims_per_batch, sol.max_iter, sol.lr_scheduler, sol.steps = 16, 184375 * epochs // 100, "cosine", ()
+    sol.warmup_iters, sol.warmup_factor, sol.clip_gradients = 461, 0.001, False
+    sol.checkpoint_period, sol.eval_period = 1844, 1844
+    return cfg
+
+
+def benchmarking_vit_b_25ep() -> Config:
+    return _benchmarking_vit_b(25)
+
+
+def benchmarking_vit_b_50ep() -> Config:
+    return _benchmarking_vit_b(50)
+
+
+def benchmarking_vit_b_100ep() -> Config:
+    return _benchmarking_vit_b(100)
+
+
+def maskdino_mimdet_vit_b() -> Config:
+    """Beyond the papers: the R50 4-scale Mask DINO recipe with MIMDet's ViT-B backbone (token sampling
+    0.5, 1024 position grid for LSJ 1024) producing res2..res5 (192, 384, 512, 512 channels)."""
+    cfg = _coco_instance_r50()
+    cfg.model.backbone.name = "mimdet"
+    mim = cfg.model.backbone.mimdet
+    mim.sample_ratio, mim.pretrain_img_size, mim.use_checkpoint = 0.5, 1024, True
+    return cfg
+
+
 def demo() -> Config:
     """Mask DINO at reduced width/depth/resolution, for the CPU quick start and fast tests."""
     cfg = _coco_instance_r50()
@@ -200,6 +285,7 @@ def demo() -> Config:
 
 
 _COCO_INS = "coco/instance-segmentation/"
+_MIMDET, _BENCH = "mimdet/", "benchmarking/"  # hustvl/MIMDet's configs/
 PRESETS: dict[str, PresetInfo] = {
     info.name: info
     for info in [
@@ -238,6 +324,27 @@ PRESETS: dict[str, PresetInfo] = {
                    "DI-MaskDINO R50 4-scale, 24 epochs", dimaskdino_r50_4s_24ep),
         PresetInfo("dimaskdino_r50_4s_50ep", "coco/instance-segmentation/dimaskdino_r50_4scale_bs16_50ep.yaml",
                    "DI-MaskDINO R50 4-scale, 50 epochs", dimaskdino_r50_4s_50ep),
+        PresetInfo("mimdet_vit_b_sr025", _MIMDET + "mimdet_vit_base_mask_rcnn_fpn_sr_0p25_800_1333_4xdec_coco_3x.py",
+                   "MIMDet ViT-B Mask R-CNN FPN, ViT sees 25 % of tokens, 3x (README 49.9 box / 44.7 mask AP)",
+                   mimdet_vit_b_sr025),
+        PresetInfo("mimdet_vit_b_sr05", _MIMDET + "mimdet_vit_base_mask_rcnn_fpn_sr_0p5_800_1333_4xdec_coco_3x.py",
+                   "MIMDet ViT-B Mask R-CNN FPN, ViT sees 50 % of tokens, 3x (README 51.5 box / 46.0 mask AP)",
+                   mimdet_vit_b_sr05),
+        PresetInfo("mimdet_vit_l_sr05", _MIMDET + "mimdet_vit_large_mask_rcnn_fpn_sr_0p5_800_1333_4xdec_coco_3x.py",
+                   "MIMDet ViT-L Mask R-CNN FPN, ViT sees 50 % of tokens, 3x (README 53.3 box / 47.5 mask AP)",
+                   mimdet_vit_l_sr05),
+        PresetInfo("benchmarking_vit_b_25ep", _BENCH + "benchmarking_mask_rcnn_base_FPN_25ep_LSJ_mae.py",
+                   "Benchmarking-ViT-B Mask R-CNN FPN baseline, LSJ 1024, 25 epochs (README 48.0 box AP)",
+                   benchmarking_vit_b_25ep),
+        PresetInfo("benchmarking_vit_b_50ep", _BENCH + "benchmarking_mask_rcnn_base_FPN_50ep_LSJ_mae.py",
+                   "Benchmarking-ViT-B Mask R-CNN FPN baseline, LSJ 1024, 50 epochs (README 50.2 box AP)",
+                   benchmarking_vit_b_50ep),
+        PresetInfo("benchmarking_vit_b_100ep", _BENCH + "benchmarking_mask_rcnn_base_FPN_100ep_LSJ_mae.py",
+                   "Benchmarking-ViT-B Mask R-CNN FPN baseline, LSJ 1024, 100 epochs (README 50.4 box AP)",
+                   benchmarking_vit_b_100ep),
+        PresetInfo("maskdino_mimdet_vit_b", None,
+                   "Mask DINO R50 4-scale recipe on the MIMDet ViT-B backbone (MAE-pretrained ViT, token sampling)",
+                   maskdino_mimdet_vit_b),
         PresetInfo("demo", None, "reduced Mask DINO (R50 at 1/4 width, 64-d transformer, 3 decoder layers) for CPU runs", demo),
     ]
 }  # fmt: skip
@@ -248,7 +355,7 @@ def preset_names() -> list[str]:
 
 
 def resolve_preset(name: str) -> PresetInfo:
-    """Find a preset by our name or by the official YAML path (with or without a leading `configs/`)."""
+    """Find a preset by our name or by the official config path (with or without a leading `configs/`)."""
     key = name.strip()
     if key in PRESETS:
         return PRESETS[key]
@@ -263,7 +370,7 @@ def resolve_preset(name: str) -> PresetInfo:
 
 
 def get_config(name: str, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """A preset's Config (by our name or official YAML path) with `key=value` overrides applied."""
+    """A preset's Config (by our name or official config path) with `key=value` overrides applied."""
     info = resolve_preset(name)
     cfg = info.build()
     cfg.name = info.name

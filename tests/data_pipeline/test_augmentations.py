@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import torch
 
 from maskdino.config import InputConfig
 from maskdino.data import LoadedDataset
 from maskdino.data.augmentations import (
     fixed_size_crop,
     large_scale_jitter,
+    multiscale_crop,
+    random_crop_absolute_range,
     random_crop_with_category_area,
     resize_scale,
     shortest_edge_size,
@@ -128,3 +133,54 @@ def test_category_area_crop_avoids_a_dominant_class() -> None:
     assert single_class_windows == {1.0: 4, 0.95: 0}
     free = random_crop_with_category_area(np.random.default_rng(0), label_map, 512, 512, 1.0, 255)
     assert (free.width, free.height, free.x0, free.y0) == (100, 100, 0, 0)  # clamped to the image
+
+
+MIMDET_SIZES = (480, 512, 544, 576, 608, 640, 736, 768, 800)
+MIMDET_INPUT = InputConfig(dataset_mapper="multiscale_crop", min_size_train=MIMDET_SIZES, max_size_train=1333)
+
+
+def test_absolute_range_crop_is_clamped_to_the_image() -> None:
+    widths = set()
+    for seed in range(40):
+        crop = random_crop_absolute_range(np.random.default_rng(seed), 300, 1000, 384, 600)
+        assert crop.height == 300 and crop.y0 == 0  # the image is shorter than the smallest crop
+        assert 384 <= crop.width <= 600 and 0 <= crop.x0 <= 1000 - crop.width
+        widths.add(crop.width)
+    assert min(widths) < 420 and max(widths) > 560
+
+
+def test_multiscale_crop_crops_with_the_given_probability() -> None:
+    """The crop changes the aspect ratio of a 480 x 640 image; the final shortest edge is always a listed one."""
+    image = AugInput(np.zeros((480, 640, 3), np.uint8))
+    for prob, expected in ((0.0, 0), (1.0, 30), (0.5, None)):
+        cfg = replace(MIMDET_INPUT, crop_prob=prob)
+        cropped = 0
+        for seed in range(30):
+            height, width = multiscale_crop(np.random.default_rng(seed), image, cfg).size
+            assert min(height, width) in MIMDET_SIZES and max(height, width) <= 1333
+            cropped += abs(width / height - 640 / 480) > 0.01
+        assert cropped == expected if expected is not None else 8 <= cropped <= 22
+
+
+def test_multiscale_crop_boxes_are_tight_boxes_of_masks(coco_dataset: LoadedDataset) -> None:
+    """Real COCO records through the MIMDet mapper: sizes, cut objects clipped, boxes around their masks."""
+    mapper = DatasetMapper(MIMDET_INPUT, coco_dataset.info, is_train=True)
+    deviations, cropped = [], 0
+    for seed, record in enumerate(coco_dataset.records * 3):
+        sample = mapper(record, np.random.default_rng(seed))
+        target = sample["target"]
+        _, height, width = sample["image"].shape
+        assert target["masks"].shape[1:] == (height, width)
+        assert min(height, width) in MIMDET_SIZES or max(height, width) == 1333
+        cropped += abs(width / height - record["width"] / record["height"]) > 0.01
+        assert len(target["boxes"]) == len(target["labels"]) == len(target["masks"]) > 0
+        for box, mask in zip(target["boxes"].numpy(), target["masks"].numpy()):
+            ys, xs = np.nonzero(mask)
+            tight = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+            assert (tight[:2] >= box[:2] - 1).all() and (tight[2:] <= box[2:] + 1).all()
+            assert box.min() > -1e-3 and box[2] < width + 1e-3 and box[3] < height + 1e-3
+            deviations.append(np.abs(box - tight).max())
+    assert 4 <= cropped <= 14  # of 18 samples, about half
+    assert np.median(deviations) < 0.6 and (np.array(deviations) <= 1.0).mean() > 0.85
+    again = mapper(coco_dataset.records[0], np.random.default_rng(0))["image"]
+    assert torch.equal(again, mapper(coco_dataset.records[0], np.random.default_rng(0))["image"])

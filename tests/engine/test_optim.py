@@ -133,3 +133,10 @@ def test_clipping_sees_unscaled_gradients() -> None:
     assert param.detach().tolist() == pytest.approx([3.0 - 0.6, 4.0 - 0.8])  # clipped to norm 1
     disabled = build_grad_scaler(amp_settings(SolverConfig(amp=False), torch.device("cpu")))
     assert not disabled.is_enabled()
+
+
+def test_cosine_schedule_after_warmup():
+    solver = SolverConfig(lr_scheduler="cosine", max_iter=100, warmup_iters=0)
+    assert lr_factor(solver, 0) == 1.0
+    assert abs(lr_factor(solver, 50) - 0.5) < 1e-12
+    assert abs(lr_factor(solver, 100)) < 1e-12

@@ -14,7 +14,7 @@ from maskdino.backbones.mimdet import (
     sample_token_indices,
     sincos_pos_embed,
 )
-from tests.mimdet.tiny import tiny_backbone_config, tiny_decoder_config
+from tests.mimdet.tiny import tiny_backbone_config
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_valid_tokens_mark_the_unpadded_region():
 
 def test_restored_grid_has_vit_outputs_at_sampled_positions_and_conv_features_elsewhere():
     # no transformer blocks, so every position can be predicted from the stem output alone
-    backbone = MIMDetBackbone(tiny_backbone_config(depth=0, sample_ratio=0.25), tiny_decoder_config(depth=0))
+    backbone = MIMDetBackbone(tiny_backbone_config(depth=0, sample_ratio=0.25, decoder_depth=0))
     backbone.train()
     decoder = backbone.decoder
     decoder.norm = nn.Identity()
@@ -96,8 +96,7 @@ def test_restored_grid_has_vit_outputs_at_sampled_positions_and_conv_features_el
 
 def test_mask_token_variant_fills_unsampled_positions_with_the_learned_token():
     backbone = MIMDetBackbone(
-        tiny_backbone_config(depth=0, sample_ratio=0.5),
-        tiny_decoder_config(depth=0, dropped_tokens="mask_token"),
+        tiny_backbone_config(depth=0, sample_ratio=0.5, decoder_depth=0, dropped_tokens="mask_token"),
     )
     backbone.decoder.norm = nn.Identity()
     nn.init.normal_(backbone.decoder.mask_token)
@@ -113,13 +112,13 @@ def test_mask_token_variant_fills_unsampled_positions_with_the_learned_token():
 
 
 def test_output_shapes_match_output_shape():
-    backbone = MIMDetBackbone(tiny_backbone_config(), tiny_decoder_config())
+    backbone = MIMDetBackbone(tiny_backbone_config())
     outputs = backbone(torch.randn(2, 3, 64, 96))
     assert backbone.output_shape() == {"res2": (32, 4), "res3": (64, 8), "res4": (32, 16), "res5": (32, 32)}
     for name, (channels, stride) in backbone.output_shape().items():
         assert outputs[name].shape == (2, channels, 64 // stride, 96 // stride)
     assert backbone.size_divisibility == 32
-    subset = MIMDetBackbone(tiny_backbone_config(), tiny_decoder_config(), out_features=("res5", "res3"))
+    subset = MIMDetBackbone(tiny_backbone_config(), out_features=("res5", "res3"))
     assert list(subset(torch.randn(1, 3, 64, 64))) == ["res3", "res5"]
     assert subset.output_shape() == {"res3": (64, 8), "res5": (32, 32)}
     with pytest.raises(ValueError, match="non-empty subset"):
@@ -127,7 +126,7 @@ def test_output_shapes_match_output_shape():
 
 
 def test_eval_sees_every_token_and_is_deterministic():
-    backbone = MIMDetBackbone(tiny_backbone_config(sample_ratio=0.25), tiny_decoder_config())
+    backbone = MIMDetBackbone(tiny_backbone_config(sample_ratio=0.25))
     images = torch.randn(1, 3, 64, 64)
     backbone.eval()
     with torch.no_grad():
@@ -143,7 +142,7 @@ def test_eval_sees_every_token_and_is_deterministic():
 
 
 def test_gradients_reach_stem_vit_and_conv_projection():
-    backbone = MIMDetBackbone(tiny_backbone_config(use_checkpoint=True), tiny_decoder_config())
+    backbone = MIMDetBackbone(tiny_backbone_config(use_checkpoint=True))
     outputs = backbone(torch.randn(2, 3, 64, 64))
     sum(o.square().mean() for o in outputs.values()).backward()
     for name in (

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from maskdino.mimdet.benchmarking_vit import BenchmarkingViT, BenchmarkingViTConfig, RelativePositionBias
+from maskdino.config import BenchmarkingViTConfig
+from maskdino.mimdet.benchmarking_vit import BenchmarkingViT, RelativePositionBias
 
 
 def tiny() -> BenchmarkingViT:
@@ -70,5 +71,5 @@ def test_windowed_blocks_mix_tokens_only_inside_their_window():
 
 
 def test_input_must_have_the_fixed_size():
-    with pytest.raises(ValueError, match=r"takes 64x64 inputs, got \(64, 96\).*fixed_input_size=64"):
+    with pytest.raises(ValueError, match=r"takes 64x64 inputs, got \(64, 96\).*benchmarking_vit.img_size"):
         tiny()(torch.randn(1, 3, 64, 96))

@@ -8,13 +8,21 @@ import pytest
 import torch
 
 from maskdino.backbones.mimdet import MIMDetBackbone
-from maskdino.mimdet.benchmarking_vit import BenchmarkingViT, BenchmarkingViTConfig
+from maskdino.build import build_model
+from maskdino.config import BenchmarkingViTConfig
+from maskdino.mimdet.benchmarking_vit import BenchmarkingViT
 from maskdino.mimdet.checkpoints import convert_mimdet_state_dict, load_mae_weights, load_mimdet_checkpoint
-from maskdino.mimdet.detector import MIMDetMaskRCNN
-from maskdino.mimdet.presets import PRESETS, build_model
-from tests.mimdet.tiny import tiny_backbone_config, tiny_decoder_config, tiny_detector_config
+from maskdino.presets import get_config
+from tests.mimdet.tiny import TINY_BENCHMARKING, tiny_backbone_config, tiny_detector
 
 DTYPES = {"float32": torch.float32, "int64": torch.int64}
+
+
+def official_model(name: str) -> torch.nn.Module:
+    """The preset of an official config name (its `configs/.../<name>.py` path), built on the meta device."""
+    folder = "benchmarking" if name.startswith("benchmarking") else "mimdet"
+    with torch.device("meta"):
+        return build_model(get_config(f"configs/{folder}/{name}.py"))
 
 
 def meta_state(inventory: list[tuple[str, tuple[int, ...], str]]) -> dict[str, torch.Tensor]:
@@ -31,8 +39,7 @@ def meta_state(inventory: list[tuple[str, tuple[int, ...], str]]) -> dict[str, t
 )
 def test_official_inventory_converts_strictly(name: str, official_keys):
     official = meta_state(official_keys[name])
-    with torch.device("meta"):
-        model = build_model(PRESETS[name])
+    model = official_model(name)
     converted = convert_mimdet_state_dict(official)
     ours = model.state_dict()
     assert set(converted) == set(ours)  # zero missing, zero unexpected
@@ -75,8 +82,7 @@ def test_renames_land_on_the_matching_modules():
 
 def test_unknown_and_missing_keys_are_reported(official_keys):
     name = "mimdet_vit_base_mask_rcnn_fpn_sr_0p5_800_1333_4xdec_coco_3x"
-    with torch.device("meta"):
-        model = build_model(PRESETS[name])
+    model = official_model(name)
     official = meta_state(official_keys[name])
     with pytest.raises(KeyError, match="roi_heads.keypoint_head.x"):
         convert_mimdet_state_dict({**official, "roi_heads.keypoint_head.x": torch.zeros(1)})
@@ -89,10 +95,7 @@ def test_unknown_and_missing_keys_are_reported(official_keys):
 
 
 def test_a_saved_detectron2_checkpoint_loads_with_its_values(tmp_path):
-    backbone = BenchmarkingViT(
-        BenchmarkingViTConfig(img_size=64, embed_dim=64, depth=4, num_heads=2, window_size=2)
-    )
-    model = MIMDetMaskRCNN(backbone, tiny_detector_config(fixed_input_size=64))
+    model = tiny_detector(*TINY_BENCHMARKING)
     official = {_official_name(k): torch.randn(v.shape).to(v.dtype) for k, v in model.state_dict().items()}
     path = tmp_path / "model_final.pth"
     torch.save({"model": official, "iteration": 7}, path)
@@ -174,7 +177,7 @@ def mae_state(dim: int, depth: int, grid: int, decoder: bool, dec_dim: int = 32,
 
 
 def test_mae_full_checkpoint_initialises_the_mimdet_backbone():
-    backbone = MIMDetBackbone(tiny_backbone_config(), tiny_decoder_config())  # grid 4x4, decoder depth 1
+    backbone = MIMDetBackbone(tiny_backbone_config())  # grid 4x4, decoder depth 1
     stem_before = backbone.stem.stages[0][0].weight.clone()
     proj_before = backbone.decoder.conv_feat_proj.weight.clone()
     checkpoint = mae_state(dim=64, depth=2, grid=2, decoder=True)
@@ -201,7 +204,7 @@ def test_mae_full_checkpoint_initialises_the_mimdet_backbone():
 
 
 def test_mae_without_decoder_needs_consent():
-    backbone = MIMDetBackbone(tiny_backbone_config(), tiny_decoder_config())
+    backbone = MIMDetBackbone(tiny_backbone_config())
     encoder_only = mae_state(dim=64, depth=2, grid=4, decoder=False)
     with pytest.raises(ValueError, match="mae_pretrain_vit_base_full.pth"):
         load_mae_weights(backbone, encoder_only)
@@ -214,7 +217,7 @@ def test_mae_without_decoder_needs_consent():
 
 
 def test_mae_checkpoint_of_another_vit_is_rejected():
-    backbone = MIMDetBackbone(tiny_backbone_config(depth=3), tiny_decoder_config())
+    backbone = MIMDetBackbone(tiny_backbone_config(depth=3))
     with pytest.raises(ValueError, match=r"missing \(12\)"):
         load_mae_weights(backbone, mae_state(dim=64, depth=2, grid=4, decoder=True))
     with pytest.raises(ValueError, match="shape mismatch"):
@@ -237,7 +240,7 @@ def test_mae_encoder_initialises_the_benchmarking_vit():
 
 
 def test_pickled_training_state_needs_explicit_trust(tmp_path):
-    backbone = MIMDetBackbone(tiny_backbone_config(), tiny_decoder_config())
+    backbone = MIMDetBackbone(tiny_backbone_config())
     path = tmp_path / "mae_pretrain_full.pth"
     checkpoint = mae_state(dim=64, depth=2, grid=4, decoder=True)
     torch.save({**checkpoint, "args": argparse.Namespace(model="mae_vit_base_patch16")}, path)  # as MAE saves

@@ -1,4 +1,4 @@
-"""MIMDetMaskRCNN: torchvision's contract, label mapping, resizing, and the detectron2-shaped heads."""
+"""MIMDetMaskRCNN: torchvision's contract, label mapping, batching, and the detectron2-shaped heads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from maskdino.mimdet.heads import BoxPredictor, MaskPredictor, MultiLevelRoIAlign
 from maskdino.mimdet.transform import DetectionTransform
-from tests.mimdet.tiny import tiny_detector
+from tests.mimdet.tiny import TINY_BENCHMARKING, tiny_detector
 
 LOSSES = {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}
 
@@ -41,7 +41,9 @@ def test_training_returns_the_five_losses_and_backpropagates():
 
 
 def test_eval_returns_detections_at_the_input_size_or_the_requested_size():
-    model = tiny_detector(score_thresh=0.0).eval()  # untrained scores sit near 1/81, under the 0.05 default
+    model = tiny_detector(
+        "model.mask_rcnn.score_thresh=0"
+    ).eval()  # untrained scores sit near 1/81, under the 0.05 default
     images, _ = two_images()
     with torch.no_grad():
         detections = model(images)
@@ -76,20 +78,25 @@ def test_bad_inputs_are_named():
         model(images)
 
 
-def test_transform_resizes_only_at_inference_and_pads():
-    transform = DetectionTransform((123.675, 116.28, 103.53), (58.395, 57.12, 57.375), 200, 250, 32)
+def test_transform_normalises_and_pads_without_resizing():
+    transform = DetectionTransform((123.675, 116.28, 103.53), (58.395, 57.12, 57.375), 32)
     image = torch.full((3, 100, 150), 0.485)  # the red mean: normalises to 0 in channel 0
-    batch, sizes = transform([image])
-    assert sizes == [(100, 150)] and batch.shape == (1, 3, 128, 160)
-    assert batch[0, 0, :100, :150].abs().max() < 1e-6 and batch[0, :, 100:].abs().max() == 0
-    transform.eval()
-    batch, sizes = transform([image])
-    # shortest edge to 200 would make the longest 300 > 250, so scale = 250 / 150
-    assert sizes == [(167, 250)] and batch.shape == (1, 3, 192, 256)
-    fixed = DetectionTransform((0.0,) * 3, (1.0,) * 3, 64, 64, 32, fixed_input_size=64).eval()
+    for mode in (transform.train(), transform.eval()):
+        batch, sizes = mode([image])
+        assert sizes == [(100, 150)] and batch.shape == (1, 3, 128, 160)
+        assert batch[0, 0, :100, :150].abs().max() < 1e-6 and batch[0, :, 100:].abs().max() == 0
+    fixed = DetectionTransform((0.0,) * 3, (1.0,) * 3, 32, fixed_input_size=64)
     assert fixed([torch.rand(3, 30, 60)])[0].shape == (1, 3, 64, 64)
     with pytest.raises(ValueError, match="exceeds the fixed input size 64"):
-        fixed.train()([torch.rand(3, 30, 70)])
+        fixed([torch.rand(3, 30, 70)])
+
+
+def test_benchmarking_backbone_gets_its_fixed_square():
+    model = tiny_detector(*TINY_BENCHMARKING, "model.mask_rcnn.score_thresh=0").eval()
+    assert model.transform.fixed_input_size == 64
+    with torch.no_grad():
+        (det,) = model([torch.rand(3, 48, 64)])
+    assert det["masks"].shape[1:] == (48, 64)
 
 
 def test_box_predictor_reorders_detectron2_outputs_for_torchvision():

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
+from maskdino.build import build_model
+from maskdino.engine.optim import build_optimizer
 from maskdino.mimdet.optim import optimizer_param_groups
-from tests.mimdet.tiny import tiny_detector
+from maskdino.presets import get_config
+from tests.mimdet.tiny import TINY_BENCHMARKING, tiny_config, tiny_detector
 
 
 def group_of(groups: list[dict], model, name: str) -> tuple[float, float]:
@@ -40,3 +47,23 @@ def test_detectron2_default_groups_decay_biases_but_not_norms_or_tables():
     assert group_of(groups, model, "roi_heads.box_head.fc1.bias") == (1.6e-4, 0.2)
     assert group_of(groups, model, "backbone.blocks.1.norm2.weight") == (1.6e-4, 0.0)
     assert group_of(groups, model, "roi_heads.mask_head.mask_fcn1.norm.bias") == (1.6e-4, 0.0)
+
+
+def test_the_trainer_optimizer_uses_the_detector_groups_of_the_preset():
+    cfg = tiny_config()
+    model = build_model(cfg)
+    groups = {
+        g["name"]: (g["lr"], g["weight_decay"]) for g in build_optimizer(model, cfg.solver).param_groups
+    }
+    # mimdet_vit_b_sr05: lr 3.2e-4 split by 2, weight decay 0.1, none on 1-D tensors
+    assert groups["vit/decay"] == (1.6e-4, 0.1) and groups["vit/no_decay"] == (1.6e-4, 0.0)
+    assert groups["stem/decay"] == (3.2e-4, 0.1)
+    assert groups["others/decay"] == (6.4e-4, 0.1) and groups["others/no_decay"] == (6.4e-4, 0.0)
+    with pytest.raises(ValueError, match="solver.lr_multiplier"):
+        build_optimizer(model, replace(cfg.solver, backbone_multiplier=0.1))
+    # benchmarking_vit_b_100ep: detectron2's default groups, biases decayed, no multiplier
+    model = build_model(tiny_config(*TINY_BENCHMARKING))
+    groups = build_optimizer(model, get_config("benchmarking_vit_b_100ep").solver).param_groups
+    assert {g["name"] for g in groups} == {"all/decay", "all/no_decay"}
+    assert group_of(groups, model, "roi_heads.box_head.fc1.bias") == (1.6e-4, 0.2)
+    assert group_of(groups, model, "backbone.pos_embed") == (1.6e-4, 0.0)

@@ -1,50 +1,46 @@
-"""Tiny MIMDet configurations: the real architecture at widths that run in milliseconds on a CPU."""
+"""Tiny MIMDet configurations: a real preset shrunk by overrides to widths that run in milliseconds."""
 
 from __future__ import annotations
 
-from maskdino.backbones.mimdet import MIMDetBackbone, MIMDetDecoderConfig
-from maskdino.config import MIMDetBackboneConfig
-from maskdino.mimdet.detector import MaskRCNNConfig, MIMDetMaskRCNN
+from dataclasses import replace
+
+from maskdino.build import build_model
+from maskdino.config import Config, MIMDetBackboneConfig
+from maskdino.mimdet.detector import MIMDetMaskRCNN
+from maskdino.presets import get_config
+
+_MIM = "model.backbone.mimdet."
+_RCNN = "model.mask_rcnn."
+TINY = (
+    f"{_MIM}embed_dim=64", f"{_MIM}depth=2", f"{_MIM}num_heads=2", f"{_MIM}pretrain_img_size=64",
+    f"{_MIM}drop_path_rate=0", f"{_MIM}conv_stem_dims=16,32,64", f"{_MIM}use_checkpoint=false",
+    f"{_MIM}decoder_embed_dim=32", f"{_MIM}decoder_depth=1", f"{_MIM}decoder_num_heads=2",
+    f"{_RCNN}fpn_channels=32", f"{_RCNN}box_conv_dims=32", f"{_RCNN}box_fc_dim=64",
+    f"{_RCNN}mask_conv_dims=32", f"{_RCNN}mask_deconv_dim=32",
+    f"{_RCNN}rpn_batch_size_per_image=64", f"{_RCNN}roi_batch_size_per_image=64",
+    f"{_RCNN}rpn_pre_nms_top_n_train=300", f"{_RCNN}rpn_post_nms_top_n_train=100",
+    f"{_RCNN}rpn_pre_nms_top_n_test=300", f"{_RCNN}rpn_post_nms_top_n_test=100",
+)  # fmt: skip
+
+# the Benchmarking ViT at the same scale: a 4 x 4 token grid in 2 x 2 windows
+TINY_BENCHMARKING = (
+    "model.backbone.name=benchmarking_vit",
+    "model.backbone.benchmarking_vit.img_size=64",
+    "model.backbone.benchmarking_vit.embed_dim=64",
+    "model.backbone.benchmarking_vit.depth=4",
+    "model.backbone.benchmarking_vit.num_heads=2",
+    "model.backbone.benchmarking_vit.window_size=2",
+)
+
+
+def tiny_config(*overrides: str) -> Config:
+    """`mimdet_vit_b_sr05` (sample ratio 0.5) at a 64-d ViT, 32-d decoder and 32-channel FPN."""
+    return get_config("mimdet_vit_b_sr05", [*TINY, *overrides])
 
 
 def tiny_backbone_config(**changes) -> MIMDetBackboneConfig:
-    values = dict(
-        embed_dim=64,
-        depth=2,
-        num_heads=2,
-        pretrain_img_size=64,
-        drop_path_rate=0.0,
-        sample_ratio=0.5,
-        conv_stem_dims=(16, 32, 64),
-    )
-    return MIMDetBackboneConfig(**{**values, **changes})
+    return replace(tiny_config().model.backbone.mimdet, **changes)
 
 
-def tiny_decoder_config(**changes) -> MIMDetDecoderConfig:
-    return MIMDetDecoderConfig(**{**dict(embed_dim=32, depth=1, num_heads=2), **changes})
-
-
-def tiny_detector_config(**changes) -> MaskRCNNConfig:
-    values = dict(
-        num_classes=80,
-        fpn_channels=32,
-        box_conv_dims=(32,),
-        box_fc_dim=64,
-        mask_conv_dims=(32,),
-        mask_deconv_dim=32,
-        rpn_batch_size_per_image=64,
-        roi_batch_size_per_image=64,
-        rpn_pre_nms_top_n_train=300,
-        rpn_post_nms_top_n_train=100,
-        rpn_pre_nms_top_n_test=300,
-        rpn_post_nms_top_n_test=100,
-        min_size_test=160,
-        max_size_test=256,
-    )
-    return MaskRCNNConfig(**{**values, **changes})
-
-
-def tiny_detector(**changes) -> MIMDetMaskRCNN:
-    return MIMDetMaskRCNN(
-        MIMDetBackbone(tiny_backbone_config(), tiny_decoder_config()), tiny_detector_config(**changes)
-    )
+def tiny_detector(*overrides: str) -> MIMDetMaskRCNN:
+    return build_model(tiny_config(*overrides))

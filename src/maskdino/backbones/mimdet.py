@@ -14,7 +14,6 @@ DINO's pixel decoder. Parameter names follow the official ones after these moves
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -25,22 +24,6 @@ from maskdino.config import MIMDetBackboneConfig
 
 LEVELS = ("res2", "res3", "res4", "res5")
 DROPPED_TOKEN_FILLS = ("conv", "mask_token")
-
-
-@dataclass
-class MIMDetDecoderConfig:
-    """The token-restoring decoder (official `MIMDetDecoder` arguments in `configs/mimdet/*.py`).
-
-    `dropped_tokens` says what stands in for the tokens the ViT did not see: "conv" (the released
-    models: the conv stem's features through `conv_feat_proj`) or "mask_token" (MAE's learned token, the
-    decoder of MIMDet's first code release, which the README's parameter counts describe).
-    """
-
-    embed_dim: int = 512
-    depth: int = 4
-    num_heads: int = 16
-    mlp_ratio: float = 4.0
-    dropped_tokens: str = "conv"
 
 
 def sincos_pos_embed(dim: int, height: int, width: int, rows_first: bool = False) -> torch.Tensor:
@@ -193,27 +176,28 @@ def sample_token_indices(valid: torch.Tensor, ratio: float) -> torch.Tensor:
 class MIMDetDecoder(nn.Module):
     """Restores the token grid: ViT outputs at the sampled positions, a stand-in elsewhere; then blocks."""
 
-    def __init__(self, cfg: MIMDetDecoderConfig, vit_dim: int, grid: int):
+    def __init__(self, cfg: MIMDetBackboneConfig, grid: int):
         super().__init__()
         if cfg.dropped_tokens not in DROPPED_TOKEN_FILLS:
             raise ValueError(
-                f"MIMDetDecoderConfig.dropped_tokens must be one of {DROPPED_TOKEN_FILLS}, "
+                f"model.backbone.mimdet.dropped_tokens must be one of {DROPPED_TOKEN_FILLS}, "
                 f"got {cfg.dropped_tokens!r}"
             )
+        dim = cfg.decoder_embed_dim
         self.dropped_tokens = cfg.dropped_tokens
-        self.embed = nn.Linear(vit_dim, cfg.embed_dim)
+        self.embed = nn.Linear(cfg.embed_dim, dim)
         if cfg.dropped_tokens == "conv":
-            self.conv_feat_proj = nn.Linear(vit_dim, cfg.embed_dim)
+            self.conv_feat_proj = nn.Linear(cfg.embed_dim, dim)
         else:
-            self.mask_token = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim))
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         # fixed sin-cos table with a leading (unused) class-token row, kept as a frozen parameter like MAE's
-        table = torch.cat([torch.zeros(1, cfg.embed_dim), sincos_pos_embed(cfg.embed_dim, grid, grid)])
+        table = torch.cat([torch.zeros(1, dim), sincos_pos_embed(dim, grid, grid)])
         self.pos_embed = nn.Parameter(table[None], requires_grad=False)  # [1, 1 + G*G, C]
         self.blocks = nn.ModuleList(
-            ViTBlock(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, drop_path=0.0, norm_eps=1e-5)
-            for _ in range(cfg.depth)
+            ViTBlock(dim, cfg.decoder_num_heads, cfg.decoder_mlp_ratio, drop_path=0.0, norm_eps=1e-5)
+            for _ in range(cfg.decoder_depth)
         )
-        self.norm = nn.LayerNorm(cfg.embed_dim)
+        self.norm = nn.LayerNorm(dim)
 
     def forward(
         self,
@@ -246,14 +230,8 @@ class MIMDetBackbone(nn.Module):
 
     size_divisibility = 32
 
-    def __init__(
-        self,
-        cfg: MIMDetBackboneConfig,
-        decoder: MIMDetDecoderConfig | None = None,
-        out_features: Sequence[str] = LEVELS,
-    ):
+    def __init__(self, cfg: MIMDetBackboneConfig, out_features: Sequence[str] = LEVELS):
         super().__init__()
-        decoder = decoder or MIMDetDecoderConfig()
         if not out_features or any(f not in LEVELS for f in out_features):
             raise ValueError(
                 f"MIMDet out_features {tuple(out_features)} must be a non-empty subset of {LEVELS}"
@@ -276,13 +254,13 @@ class MIMDetBackbone(nn.Module):
             ViTBlock(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, rate, norm_eps=1e-5) for rate in rates
         )
         self.norm = nn.LayerNorm(cfg.embed_dim)
-        self.decoder = MIMDetDecoder(decoder, cfg.embed_dim, grid)
+        self.decoder = MIMDetDecoder(cfg, grid)
         self.apply(init_vit_weights)
         shapes = {
             "res2": (cfg.conv_stem_dims[1], 4),
             "res3": (cfg.conv_stem_dims[2], 8),
-            "res4": (decoder.embed_dim, 16),
-            "res5": (decoder.embed_dim, 32),
+            "res4": (cfg.decoder_embed_dim, 16),
+            "res5": (cfg.decoder_embed_dim, 32),
         }
         self._shapes = {f: shapes[f] for f in self.out_features}
 

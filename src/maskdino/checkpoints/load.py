@@ -1,10 +1,11 @@
-"""Load any weights file we know into a model: our safetensors (config inside), an official detectron2
-`.pth`, or one of our training checkpoints (`.pth` holding our own names under "model")."""
+"""Load any weights file we know into a model: our safetensors (config inside), an official Mask DINO /
+DI-MaskDINO / MIMDet `.pth`, or one of our training checkpoints (`.pth` holding our names under "model")."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from maskdino.checkpoints.native import is_safetensors, read_weights
@@ -17,13 +18,21 @@ def stored_config(path: str | Path) -> Config | None:
     return read_weights(path)[1] if is_safetensors(path) else None
 
 
+def state_dict_from_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of `path` in our parameter names, whichever known layout the file uses."""
+    if is_safetensors(path):
+        return read_weights(path)[0]
+    state = read_checkpoint(path)
+    if any(key.startswith("sem_seg_head.") for key in state):
+        return convert_official_state_dict(state)
+    if any(key.startswith("backbone.bottom_up.") for key in state):
+        from maskdino.mimdet.checkpoints import convert_mimdet_state_dict
+
+        return convert_mimdet_state_dict(state)
+    return state
+
+
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Strictly load `path` into `model`; errors list every mismatching key and the likely preset."""
-    if is_safetensors(path):
-        state, _ = read_weights(path)
-    else:
-        state = read_checkpoint(path)
-        if any(key.startswith("sem_seg_head.") for key in state):
-            state = convert_official_state_dict(state)
-    load_strict(model, state, str(path))
+    load_strict(model, state_dict_from_file(path), str(path))
     return model

@@ -44,7 +44,8 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], Config | No
             state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     except Exception as err:
         raise ValueError(f"cannot read {path} as safetensors ({err}); is the file complete?") from err
-    cfg = Config.from_dict(json.loads(metadata["config"])) if "config" in metadata else None
+    # a config written by another version may have keys this one lacks: drop them with a warning
+    cfg = Config.from_dict(json.loads(metadata["config"]), strict=False) if "config" in metadata else None
     return state, cfg
 
 

@@ -1,11 +1,13 @@
 """The official augmentations: samplers that draw transform parameters, and one pipeline per preset.
 
 Samplers follow detectron2's `augmentation_impl.py` (ResizeScale, FixedSizeCrop, ResizeShortestEdge,
-RandomCrop_CategoryAreaConstraint, RandomFlip) and PointRend's ColorAugSSD, drawing from the given
+RandomCrop, RandomCrop_CategoryAreaConstraint, RandomFlip) and PointRend's ColorAugSSD, drawing from the given
 `np.random.Generator` instead of the global numpy state so a sample's augmentation is reproducible.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
@@ -23,6 +25,7 @@ from maskdino.data.transforms import (
 )
 
 IMAGE_PAD_VALUE = 128  # FixedSizeCrop's and the semantic mapper's image padding (0..255 scale)
+UNBOUNDED = sys.maxsize  # ResizeShortestEdge's default max_size: no cap on the long side
 
 
 def random_flip(rng: np.random.Generator, height: int, width: int, direction: str) -> list[Transform]:
@@ -71,6 +74,18 @@ def shortest_edge_size(height: int, width: int, short: int, max_size: int) -> tu
 
 def resize_shortest_edge(height: int, width: int, short: int, max_size: int) -> Resize:
     return Resize(height, width, *shortest_edge_size(height, width, short, max_size))
+
+
+def random_crop_absolute_range(
+    rng: np.random.Generator, height: int, width: int, min_size: int, max_size: int
+) -> Crop:
+    """detectron2 `RandomCrop("absolute_range")`: crop height and width drawn independently from
+    [min_size, max_size] (each clamped to the image side), the window placed uniformly."""
+    crop_height = int(rng.integers(min(height, min_size), min(height, max_size) + 1))
+    crop_width = int(rng.integers(min(width, min_size), min(width, max_size) + 1))
+    y0 = int(rng.integers(height - crop_height + 1))
+    x0 = int(rng.integers(width - crop_width + 1))
+    return Crop(x0, y0, crop_width, crop_height)
 
 
 def random_crop_with_category_area(
@@ -147,6 +162,21 @@ def multiscale_resize(rng: np.random.Generator, data: AugInput, cfg: InputConfig
     short = int(rng.choice(cfg.min_size_train))
     data = resize_shortest_edge(*data.size, short, cfg.max_size_train)(data)
     return apply_transforms(random_flip(rng, *data.size, cfg.random_flip), data)
+
+
+def multiscale_crop(rng: np.random.Generator, data: AugInput, cfg: InputConfig) -> AugInput:
+    """MIMDet training (`configs/mimdet/*.py`): flip; with probability crop_prob, shortest edge to one of
+    crop_pre_sizes (no cap) and an absolute-range crop of crop_size_range; then the multi-scale
+    shortest-edge resize to one of min_size_train, long edge at most max_size_train."""
+    if len(cfg.crop_size_range) != 2 or cfg.crop_size_range[0] > cfg.crop_size_range[1]:
+        raise ValueError(f"input.crop_size_range={cfg.crop_size_range}; expected (min, max) in pixels")
+    data = apply_transforms(random_flip(rng, *data.size, cfg.random_flip), data)
+    if rng.uniform() < cfg.crop_prob:
+        short = int(rng.choice(cfg.crop_pre_sizes))
+        data = resize_shortest_edge(*data.size, short, UNBOUNDED)(data)
+        data = random_crop_absolute_range(rng, *data.size, *cfg.crop_size_range)(data)
+    short = int(rng.choice(cfg.min_size_train))
+    return resize_shortest_edge(*data.size, short, cfg.max_size_train)(data)
 
 
 def test_resize(data: AugInput, cfg: InputConfig) -> AugInput:

@@ -18,6 +18,7 @@ from pycocotools import mask as mask_util
 from maskdino.config import InputConfig
 from maskdino.data.augmentations import (
     large_scale_jitter,
+    multiscale_crop,
     multiscale_resize,
     semantic_crop_jitter,
     test_resize,
@@ -35,6 +36,7 @@ TRAIN_AUGMENTATIONS = {
     "coco_panoptic_lsj": large_scale_jitter,
     "semantic": semantic_crop_jitter,
     "multiscale": multiscale_resize,
+    "multiscale_crop": multiscale_crop,
 }
 
 

@@ -14,19 +14,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from maskdino.checkpoints.native import is_safetensors, read_weights
-from maskdino.checkpoints.official import convert_official_state_dict, load_strict, read_checkpoint
+from maskdino.checkpoints.load import state_dict_from_file
+from maskdino.checkpoints.official import load_strict
 
 logger = logging.getLogger(__name__)
 
-CLASS_DEPENDENT = ("predictor.class_embed.", "predictor.label_enc.")
-
-
-def read_pretrained(path: str | Path) -> dict[str, torch.Tensor]:
-    """State dict in our names from an official checkpoint (.pth) or our safetensors file."""
-    if is_safetensors(path):
-        return read_weights(path)[0]
-    return convert_official_state_dict(read_checkpoint(path))
+# parameters whose shape depends on the number of classes (Mask DINO heads; MIMDet's Mask R-CNN heads)
+CLASS_DEPENDENT = (
+    "predictor.class_embed.",
+    "predictor.label_enc.",
+    "roi_heads.box_predictor.",
+    "roi_heads.mask_predictor.predictor.",
+)
 
 
 def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
@@ -34,7 +33,7 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
 
     Returns the names of the re-initialised tensors (empty when everything loaded).
     """
-    state = read_pretrained(path)
+    state = state_dict_from_file(path)
     reinitialised = reinitialise_class_heads(model, state)
     load_strict(model, state, str(path))
     if reinitialised:

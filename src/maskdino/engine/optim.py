@@ -10,6 +10,7 @@ PyTorch's fused multi-tensor AdamW path.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
@@ -64,11 +65,14 @@ def param_groups(model: nn.Module, solver: SolverConfig) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, solver: SolverConfig) -> torch.optim.Optimizer:
+    """AdamW over the model's own `optimizer_param_groups(solver)` when it defines them (MIMDet's
+    detectors), else over `param_groups`."""
     if solver.optimizer.lower() != "adamw":
         raise ValueError(
             f"solver.optimizer={solver.optimizer!r}: only 'adamw' (the official one) is supported"
         )
-    groups = param_groups(model, solver)
+    own_groups = getattr(model, "optimizer_param_groups", None)
+    groups = own_groups(solver) if callable(own_groups) else param_groups(model, solver)
     for group in groups:
         logger.debug(
             "param group %s: %d tensors, lr %g, weight decay %g",
@@ -100,7 +104,9 @@ def _schedule_value(solver: SolverConfig, iteration: int) -> float:
         return solver.gamma**passed
     if solver.lr_scheduler == "poly":
         return max(1.0 - iteration / solver.max_iter, 0.0) ** solver.poly_power
-    raise ValueError(f"solver.lr_scheduler={solver.lr_scheduler!r}; expected 'multistep' or 'poly'")
+    if solver.lr_scheduler == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(iteration / solver.max_iter, 1.0)))
+    raise ValueError(f"solver.lr_scheduler={solver.lr_scheduler!r}; expected 'multistep', 'poly' or 'cosine'")
 
 
 def build_scheduler(

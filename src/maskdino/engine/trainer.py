@@ -139,6 +139,9 @@ class Trainer:
         self.val_set = self._validation_set()
 
         self.model = build_model(cfg).to(self.device)
+        if dist_info.world_size > 1 and self.device.type == "cuda":
+            # batch statistics over every GPU, as the official SyncBN configs train (frozen BN is untouched)
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.optimizer = build_optimizer(self.model, cfg.solver)
         self.scheduler = build_scheduler(self.optimizer, cfg.solver)
         self.amp = amp_settings(cfg.solver, self.device)

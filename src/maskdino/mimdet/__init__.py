@@ -1,24 +1,9 @@
-"""MIMDet (hustvl/MIMDet): ConvNet-ViT hybrid backbone with token sampling under Mask R-CNN FPN."""
+"""MIMDet (hustvl/MIMDet): ConvNet-ViT hybrid backbone with token sampling under Mask R-CNN FPN.
 
-from maskdino.backbones.mimdet import MIMDetBackbone, MIMDetDecoderConfig
-from maskdino.mimdet.benchmarking_vit import BenchmarkingViT, BenchmarkingViTConfig
-from maskdino.mimdet.checkpoints import convert_mimdet_state_dict, load_mae_weights, load_mimdet_checkpoint
-from maskdino.mimdet.detector import MaskRCNNConfig, MIMDetMaskRCNN
-from maskdino.mimdet.optim import optimizer_param_groups
-from maskdino.mimdet.presets import PRESETS, MIMDetPreset, build_model
-
-__all__ = [
-    "PRESETS",
-    "BenchmarkingViT",
-    "BenchmarkingViTConfig",
-    "MIMDetBackbone",
-    "MIMDetDecoderConfig",
-    "MIMDetMaskRCNN",
-    "MIMDetPreset",
-    "MaskRCNNConfig",
-    "build_model",
-    "convert_mimdet_state_dict",
-    "load_mae_weights",
-    "load_mimdet_checkpoint",
-    "optimizer_param_groups",
-]
+Configured by `ModelConfig` (architecture "mimdet_mask_rcnn"; `backbone.mimdet` or
+`backbone.benchmarking_vit`; `mask_rcnn`), built by `maskdino.build_model`, presets in
+`maskdino.presets`. Modules: `detector` (MIMDetMaskRCNN), `heads`, `transform`, `benchmarking_vit`,
+`checkpoints` (official detectors, MAE weights), `optim` (the official parameter groups); the backbone
+is `maskdino.backbones.mimdet`. Nothing is imported here, so Mask DINO's backbones load without
+torchvision.
+"""

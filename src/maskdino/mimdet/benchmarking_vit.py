@@ -10,28 +10,13 @@ Parameter names equal the official ones (after `backbone.bottom_up.` -> `backbon
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from maskdino.backbones.mimdet import LEVELS, ViTBlock, sincos_pos_embed
-
-
-@dataclass
-class BenchmarkingViTConfig:
-    """`BenchmarkingViTDet` arguments of `configs/benchmarking/*.py`."""
-
-    img_size: int = 1024
-    patch_size: int = 16
-    embed_dim: int = 768
-    depth: int = 12
-    num_heads: int = 12
-    mlp_ratio: float = 4.0
-    window_size: int = 16
-    drop_path_rate: float = 0.1
-    use_checkpoint: bool = False
+from maskdino.config import BenchmarkingViTConfig
 
 
 class RelativePositionBias(nn.Module):
@@ -72,9 +57,12 @@ def lecun_normal_(weight: torch.Tensor) -> None:
 
 
 class BenchmarkingViT(nn.Module):
-    """Windowed/global ViT on a fixed `img_size` square; returns res2..res5, all of `embed_dim` channels."""
+    """Windowed/global ViT on a fixed `img_size` square; returns res2..res5, all of `embed_dim` channels.
 
-    size_divisibility = 32  # batches must in fact be padded to exactly img_size
+    Batches must be padded to exactly `fixed_input_size` (= img_size), which the detector reads.
+    """
+
+    size_divisibility = 32
 
     def __init__(self, cfg: BenchmarkingViTConfig):
         super().__init__()
@@ -88,6 +76,7 @@ class BenchmarkingViT(nn.Module):
             raise ValueError(f"BenchmarkingViT runs its blocks in 4 equal groups; depth {cfg.depth} is not")
         self.cfg = cfg
         self.grid = grid
+        self.fixed_input_size = cfg.img_size
         self.patch_embed = PatchEmbed(cfg.patch_size, cfg.embed_dim)
         # sin-cos initialised but trained, as in the official code (a fresh nn.Parameter is trainable)
         self.pos_embed = nn.Parameter(sincos_pos_embed(cfg.embed_dim, grid, grid, rows_first=True)[None])
@@ -146,7 +135,7 @@ class BenchmarkingViT(nn.Module):
         if tuple(images.shape[-2:]) != (size, size):
             raise ValueError(
                 f"BenchmarkingViT takes {size}x{size} inputs, got {tuple(images.shape[-2:])}; "
-                f"pad batches to the fixed size (MaskRCNNConfig.fixed_input_size={size})"
+                "pad batches to that size (model.backbone.benchmarking_vit.img_size)"
             )
         batch, grid, win = images.shape[0], self.grid, self.cfg.window_size
         x = self.patch_embed(images).flatten(2).transpose(1, 2) + self.pos_embed  # [B, N, D]

@@ -14,7 +14,6 @@ with `nn.SyncBatchNorm.convert_sync_batchnorm` for multi-GPU training).
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -26,65 +25,35 @@ from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from maskdino.backbones.mimdet import LEVELS
+from maskdino.config import ModelConfig, SolverConfig
 from maskdino.mimdet.heads import BoxHead, BoxPredictor, MaskHead, MaskPredictor, MultiLevelRoIAlign
+from maskdino.mimdet.optim import optimizer_param_groups
 from maskdino.mimdet.transform import DetectionTransform
 
 POOLED_LEVELS = ("p2", "p3", "p4", "p5")
 POOLED_STRIDES = (4, 8, 16, 32)
 
 
-@dataclass
-class MaskRCNNConfig:
-    """Mask R-CNN settings; defaults: MIMDet's "stronger Mask R-CNN" (2-conv RPN, 4conv1fc box head, BN)."""
-
-    num_classes: int = 80
-    fpn_channels: int = 256
-    anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)  # one per level p2..p6
-    anchor_aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
-    rpn_conv_depth: int = 2
-    rpn_fg_iou_thresh: float = 0.7
-    rpn_bg_iou_thresh: float = 0.3
-    rpn_batch_size_per_image: int = 256
-    rpn_positive_fraction: float = 0.5
-    rpn_pre_nms_top_n_train: int = 2000  # per level
-    rpn_pre_nms_top_n_test: int = 1000
-    rpn_post_nms_top_n_train: int = 1000  # per image
-    rpn_post_nms_top_n_test: int = 1000
-    rpn_nms_thresh: float = 0.7
-    roi_iou_thresh: float = 0.5
-    roi_batch_size_per_image: int = 512
-    roi_positive_fraction: float = 0.25
-    box_pool_size: int = 7
-    box_conv_dims: tuple[int, ...] = (256, 256, 256, 256)
-    box_fc_dim: int = 1024
-    mask_pool_size: int = 14
-    mask_conv_dims: tuple[int, ...] = (256, 256, 256, 256)
-    mask_deconv_dim: int = 256
-    score_thresh: float = 0.05
-    nms_thresh: float = 0.5
-    detections_per_image: int = 100
-    pixel_mean: tuple[float, ...] = (123.675, 116.28, 103.53)  # RGB, 0-255 scale
-    pixel_std: tuple[float, ...] = (58.395, 57.12, 57.375)
-    min_size_test: int = 800
-    max_size_test: int = 1333
-    size_divisibility: int = 32
-    fixed_input_size: int | None = None  # pad every batch to this square (Benchmarking-ViT: 1024)
-
-
 class MIMDetMaskRCNN(nn.Module):
     """Mask R-CNN FPN over a backbone giving res2..res5 and `output_shape()` {level: (channels, stride)}.
 
-    Labels are contiguous 0..C-1 in targets and outputs (shifted to torchvision's 1-based ids inside).
+    Heads follow `model_cfg.mask_rcnn`; classes, pixel statistics, padding and detections per image come
+    from the shared `ModelConfig` fields. Labels are contiguous 0..C-1 in targets and outputs (shifted to
+    torchvision's 1-based ids inside). A backbone with a `fixed_input_size` gets batches of that square.
     """
 
-    def __init__(self, backbone: nn.Module, cfg: MaskRCNNConfig):
+    def __init__(self, backbone: nn.Module, model_cfg: ModelConfig):
         super().__init__()
+        cfg = model_cfg.mask_rcnn
         shapes = backbone.output_shape()
         if tuple(shapes[level][1] for level in LEVELS) != POOLED_STRIDES:
             raise ValueError(f"the backbone must give res2..res5 at strides {POOLED_STRIDES}, got {shapes}")
         if len(cfg.anchor_sizes) != len(POOLED_LEVELS) + 1:
-            raise ValueError(f"anchor_sizes needs one size per level p2..p6, got {cfg.anchor_sizes}")
-        self.num_classes = cfg.num_classes
+            raise ValueError(
+                f"model.mask_rcnn.anchor_sizes needs one size per level p2..p6, got {cfg.anchor_sizes}"
+            )
+        num_classes = model_cfg.num_classes
+        self.num_classes = num_classes
         self.backbone = backbone
         self.fpn = FeaturePyramidNetwork(
             [shapes[level][0] for level in LEVELS],
@@ -112,7 +81,7 @@ class MIMDetMaskRCNN(nn.Module):
         self.roi_heads = RoIHeads(
             box_roi_pool=MultiLevelRoIAlign(POOLED_LEVELS, POOLED_STRIDES, cfg.box_pool_size),
             box_head=box_head,
-            box_predictor=BoxPredictor(cfg.box_fc_dim, cfg.num_classes),
+            box_predictor=BoxPredictor(cfg.box_fc_dim, num_classes),
             fg_iou_thresh=cfg.roi_iou_thresh,
             bg_iou_thresh=cfg.roi_iou_thresh,
             batch_size_per_image=cfg.roi_batch_size_per_image,
@@ -120,18 +89,33 @@ class MIMDetMaskRCNN(nn.Module):
             bbox_reg_weights=(10.0, 10.0, 5.0, 5.0),
             score_thresh=cfg.score_thresh,
             nms_thresh=cfg.nms_thresh,
-            detections_per_img=cfg.detections_per_image,
+            detections_per_img=model_cfg.test.detections_per_image,
             mask_roi_pool=MultiLevelRoIAlign(POOLED_LEVELS, POOLED_STRIDES, cfg.mask_pool_size),
             mask_head=mask_head,
-            mask_predictor=MaskPredictor(mask_channels, cfg.mask_deconv_dim, cfg.num_classes),
+            mask_predictor=MaskPredictor(mask_channels, cfg.mask_deconv_dim, num_classes),
         )
+        divisibility = model_cfg.size_divisibility
         self.transform = DetectionTransform(
-            cfg.pixel_mean,
-            cfg.pixel_std,
-            cfg.min_size_test,
-            cfg.max_size_test,
-            cfg.size_divisibility,
-            cfg.fixed_input_size,
+            model_cfg.pixel_mean,
+            model_cfg.pixel_std,
+            divisibility if divisibility >= 0 else backbone.size_divisibility,
+            getattr(backbone, "fixed_input_size", None),
+        )
+
+    def optimizer_param_groups(self, solver: SolverConfig) -> list[dict]:
+        """The official MIMDet / Benchmarking AdamW groups (see `maskdino.mimdet.optim`)."""
+        if solver.backbone_multiplier != 1.0:
+            raise ValueError(
+                f"solver.backbone_multiplier={solver.backbone_multiplier} is Mask DINO's backbone lr factor; "
+                "MIMDet detectors split learning rates with solver.lr_multiplier (set backbone_multiplier=1)"
+            )
+        return optimizer_param_groups(
+            self,
+            solver.base_lr,
+            solver.weight_decay,
+            solver.lr_multiplier,
+            solver.weight_decay_norm,
+            solver.decay_biases,
         )
 
     def forward(
@@ -140,7 +124,9 @@ class MIMDetMaskRCNN(nn.Module):
         targets: list[dict[str, torch.Tensor]] | None = None,
         output_sizes: list[tuple[int, int]] | None = None,
     ) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
-        """Training: `targets` per image (`labels` int64 0..C-1, `boxes` xyxy pixels, `masks` bool [N, H, W])
+        """`images`: [3, H, W] RGB in [0, 1], already at the network's size (see `transform.py`).
+
+        Training: `targets` per image (`labels` int64 0..C-1, `boxes` xyxy pixels, `masks` bool [N, H, W])
         -> {loss name: scalar}. Eval: per image `boxes`, `labels`, `scores`, `masks` (bool) at the input
         size, or at `output_sizes` [(h, w)] when given."""
         if self.training:

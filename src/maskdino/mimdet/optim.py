@@ -15,7 +15,8 @@ def optimizer_param_groups(
     weight_decay_norm: float = 0.0,
     decay_biases: bool = False,
 ) -> list[dict]:
-    """Groups for `torch.optim.AdamW(groups, ...)`; frozen parameters are left out.
+    """Groups for `torch.optim.AdamW(groups, ...)`, each named (e.g. "vit/no_decay"); frozen parameters
+    are left out.
 
     Weight decay: `weight_decay_norm` on norm layers, none on position tables and relative position
     bias tables, none on other 1-D parameters (biases) unless `decay_biases` (detectron2's default
@@ -30,7 +31,7 @@ def optimizer_param_groups(
         if isinstance(module, NORM_TYPES)
         for p in module.parameters(False)
     }
-    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    groups: dict[tuple[str, float, float], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -44,9 +45,17 @@ def optimizer_param_groups(
             decay = 0.0
         else:
             decay = weight_decay
-        lr = base_lr
-        if lr_multiplier != 1.0 and not name.startswith("backbone.stem."):
-            pretrained = name.startswith("backbone.") and not name.startswith("backbone.decoder.")
-            lr = base_lr / lr_multiplier if pretrained else base_lr * lr_multiplier
-        groups.setdefault((lr, decay), []).append(param)
-    return [{"params": params, "lr": lr, "weight_decay": decay} for (lr, decay), params in groups.items()]
+        part, lr = "all", base_lr
+        if lr_multiplier != 1.0:
+            if name.startswith("backbone.stem."):
+                part = "stem"
+            elif name.startswith("backbone.") and not name.startswith("backbone.decoder."):
+                part, lr = "vit", base_lr / lr_multiplier
+            else:
+                part, lr = "others", base_lr * lr_multiplier
+        kind = "no_decay" if decay == 0 else "decay" if decay == weight_decay else f"decay_{decay:g}"
+        groups.setdefault((f"{part}/{kind}", lr, decay), []).append(param)
+    return [
+        {"name": group, "params": params, "lr": lr, "weight_decay": decay}
+        for (group, lr, decay), params in groups.items()
+    ]

@@ -1,34 +1,27 @@
-"""Image batching for the MIMDet detectors: normalise, resize at inference, pad; map detections back.
+"""Image batching for the MIMDet detectors: normalise and pad; map detections back to output sizes.
 
-Training images arrive already augmented (multi-scale + crop, or LSJ) from the data pipeline, so they are
-only normalised and padded. At inference each image is resized as the official test mapper does
-(shortest edge `min_size_test`, longest at most `max_size_test`) and detections are mapped back to the
-requested output size.
+As for Mask DINO, images arrive at the network's size: augmented by the training pipeline, or resized
+by the test mapper / predictor (`input.min_size_test`, `input.max_size_test`). Detections are mapped
+back to the requested output sizes (the original images).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
 
-def resized_size(height: int, width: int, min_size: int, max_size: int) -> tuple[int, int]:
-    """detectron2 `ResizeShortestEdge` size: shortest edge to min_size, unless the longest passes max_size."""
-    scale = min(min_size / min(height, width), max_size / max(height, width))
-    return int(height * scale + 0.5), int(width * scale + 0.5)
-
-
 class DetectionTransform(nn.Module):
-    """Batch `[3, H, W]` images in [0, 1] into a normalised, zero-padded `[B, 3, H', W']` tensor."""
+    """Batch `[3, H, W]` images in [0, 1] into a normalised, zero-padded `[B, 3, H', W']` tensor.
+
+    H', W' are the largest sizes rounded up to `size_divisibility`, or `fixed_input_size` when set.
+    """
 
     def __init__(
         self,
         pixel_mean: tuple[float, ...],
         pixel_std: tuple[float, ...],
-        min_size_test: int,
-        max_size_test: int,
         size_divisibility: int,
         fixed_input_size: int | None = None,
     ):
@@ -36,8 +29,6 @@ class DetectionTransform(nn.Module):
         # the official means/stds are on the 0-255 scale of RGB images
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1) / 255.0, persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1) / 255.0, persistent=False)
-        self.min_size_test = min_size_test
-        self.max_size_test = max_size_test
         self.size_divisibility = size_divisibility
         self.fixed_input_size = fixed_input_size
 
@@ -52,12 +43,7 @@ class DetectionTransform(nn.Module):
                     f"images[{i}] must be a [3, H, W] float RGB tensor in [0, 1], got {tuple(image.shape)} "
                     f"{image.dtype}; convert uint8 images with image.float() / 255"
                 )
-            if not self.training:
-                size = resized_size(*image.shape[-2:], self.min_size_test, self.max_size_test)
-                if size != tuple(image.shape[-2:]):
-                    # antialiased bilinear, like the PIL resize of the official test mapper
-                    image = F.interpolate(image[None], size=size, mode="bilinear", antialias=True)[0]
-            normalised.append((image - self.pixel_mean) / self.pixel_std)
+            normalised.append((image.to(self.pixel_mean) - self.pixel_mean) / self.pixel_std)
         sizes = [(int(img.shape[1]), int(img.shape[2])) for img in normalised]
         height, width = self.padded_size(sizes)
         batch = normalised[0].new_zeros(len(normalised), 3, height, width)
@@ -71,10 +57,12 @@ class DetectionTransform(nn.Module):
             if max(height, width) > self.fixed_input_size:
                 raise ValueError(
                     f"an image of {height}x{width} exceeds the fixed input size {self.fixed_input_size}; "
-                    "resize/crop it first (LSJ does) or raise MaskRCNNConfig.fixed_input_size"
+                    "resize it first (LSJ and the test resize with input.max_size_test do)"
                 )
             return self.fixed_input_size, self.fixed_input_size
         div = self.size_divisibility
+        if div <= 0:
+            return height, width
         return -(-height // div) * div, -(-width // div) * div
 
     def postprocess(
