@@ -17,7 +17,7 @@ from maskdino.evaluation.results import id_to_rgb, rgb_to_id
 
 @pytest.fixture(scope="module")
 def samples(eval_data: Path) -> tuple[dict, Path]:
-    folder = eval_data / "coco_panoptic_samples"
+    folder = eval_data.parent / "pipeline" / "coco_panoptic"
     return json.loads((folder / "panoptic_val2017.json").read_text()), folder / "panoptic_val2017"
 
 

@@ -57,7 +57,7 @@ def test_coco_bad_results(eval_data: Path, tmp_path: Path, capsys: pytest.Captur
 
 
 def test_panoptic(eval_data: Path, capsys: pytest.CaptureFixture) -> None:
-    folder = eval_data / "coco_panoptic_samples"
+    folder = eval_data.parent / "pipeline" / "coco_panoptic"
     json_file, pngs = str(folder / "panoptic_val2017.json"), str(folder / "panoptic_val2017")
     args = _parse(
         [

@@ -75,7 +75,7 @@ def _ade_predictions(gt_dir: Path, pred_dir: Path) -> list[tuple[np.ndarray, np.
 
 
 def test_ade20k_samples_against_per_class_counting(eval_data: Path, tmp_path: Path) -> None:
-    gt_dir = eval_data / "ade20k_samples" / "annotations" / "validation"
+    gt_dir = eval_data.parent / "pipeline" / "ade20k" / "annotations" / "validation"
     pairs = _ade_predictions(gt_dir, tmp_path)
     metrics = evaluate_semantic(
         tmp_path, gt_dir, num_classes=150, reduce_zero_label=True, show_progress=False
@@ -102,7 +102,7 @@ def test_ade20k_samples_against_per_class_counting(eval_data: Path, tmp_path: Pa
 
 
 def test_bad_input(eval_data: Path, tmp_path: Path) -> None:
-    gt_dir = eval_data / "ade20k_samples" / "annotations" / "validation"
+    gt_dir = eval_data.parent / "pipeline" / "ade20k" / "annotations" / "validation"
     _ade_predictions(gt_dir, tmp_path)
     with pytest.raises(
         ValueError, match=r"ground-truth labels \[.*\] are neither classes 0..102.*reduce_zero_label"
