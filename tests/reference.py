@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -63,3 +65,36 @@ def relative_l2(ours, theirs) -> float:
     a = np.asarray(ours, dtype=np.float64)
     b = np.asarray(theirs, dtype=np.float64)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
+
+
+def recorded_topk(run: Callable):
+    """Call `run()` and record (values, indices) of every torch.topk it makes, for the only image."""
+    calls = []
+    topk = torch.topk
+
+    def recording_topk(*args, **kwargs):
+        result = topk(*args, **kwargs)
+        calls.append((result[0][0], result[1][0]))
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "topk", recording_topk)
+        output = run()
+    return output, calls
+
+
+def order_of_reference(call, ref_indices: np.ndarray, our_numbering: np.ndarray | None = None) -> np.ndarray:
+    """Our position of each index the reference selected (in the reference's order).
+
+    Both runs must select the same indices in the same order, except among scores tied to fp32 rounding,
+    whose order is arbitrary (the first call has such a pair at ranks 482/483). `our_numbering` maps our
+    candidate numbering to the reference's when the candidates are an earlier call's output.
+    """
+    values, indices = call[0].numpy(), call[1].numpy()
+    if our_numbering is not None:
+        indices = our_numbering[indices]
+    position = {int(i): p for p, i in enumerate(indices)}
+    assert set(position) >= set(ref_indices.tolist())
+    order = np.array([position[int(i)] for i in ref_indices])
+    np.testing.assert_allclose(values[order], values[: len(order)], rtol=1e-5, atol=0)
+    return order

@@ -18,7 +18,15 @@ import torch
 from pycocotools import mask as mask_util
 
 from maskdino import build_model, get_config, load_official_checkpoint
-from tests.reference import PRESET_OF, astronaut, official_checkpoint, reference_outputs, relative_l2
+from tests.reference import (
+    PRESET_OF,
+    astronaut,
+    official_checkpoint,
+    order_of_reference,
+    recorded_topk,
+    reference_outputs,
+    relative_l2,
+)
 
 F32, F16 = 1e-4, 1e-3
 NAME = "di_r50_12ep"
@@ -31,37 +39,10 @@ def run(tmp_path_factory):
     model = build_model(get_config(PRESET_OF[NAME])).eval()
     load_official_checkpoint(model, path)
     image = astronaut()
-    calls = []
-    topk = torch.topk
-
-    def recording_topk(*args, **kwargs):
-        result = topk(*args, **kwargs)
-        calls.append((result[0][0], result[1][0]))  # (values, indices) of the only image
-        return result
-
     with torch.no_grad():
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(torch, "topk", recording_topk)
-            raw = model.forward_raw([image])
+        raw, calls = recorded_topk(lambda: model.forward_raw([image]))
         result = model([image])[0]
     return reference_outputs(NAME), raw, calls, result
-
-
-def order_of_reference(call, ref_indices: np.ndarray, our_numbering: np.ndarray | None = None) -> np.ndarray:
-    """Our position of each index the reference selected (in the reference's order).
-
-    Both runs must select the same indices in the same order, except among scores tied to fp32 rounding,
-    whose order is arbitrary (the first call has such a pair at ranks 482/483). `our_numbering` maps our
-    candidate numbering to the reference's when the candidates are an earlier call's output.
-    """
-    values, indices = call[0].numpy(), call[1].numpy()
-    if our_numbering is not None:
-        indices = our_numbering[indices]
-    position = {int(i): p for p, i in enumerate(indices)}
-    assert set(position) >= set(ref_indices.tolist())
-    order = np.array([position[int(i)] for i in ref_indices])
-    np.testing.assert_allclose(values[order], values[: len(order)], rtol=1e-5, atol=0)
-    return order
 
 
 def numbering(order: np.ndarray) -> np.ndarray:
