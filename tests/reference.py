@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from pycocotools import mask as mask_util
 
 from tests.reference_fill import official_state_dict
 
@@ -98,3 +99,29 @@ def order_of_reference(call, ref_indices: np.ndarray, our_numbering: np.ndarray 
     order = np.array([position[int(i)] for i in ref_indices])
     np.testing.assert_allclose(values[order], values[: len(order)], rtol=1e-5, atol=0)
     return order
+
+
+def _rle(masks: torch.Tensor) -> list[str]:
+    return [mask_util.encode(np.asfortranarray(m.numpy().astype(np.uint8)))["counts"].decode() for m in masks]
+
+
+def _sorted(scores, classes, boxes, rles):
+    """Score-sorted (the official top-k is not), ties broken by class then box, as ref_io.sort_instances."""
+    order = np.lexsort((boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0], classes, -scores))
+    return scores[order], classes[order], boxes[order], [rles[i] for i in order]
+
+
+def assert_instances_match(result: dict, ref: dict) -> None:
+    """Same top-100 instances: scores within 2e-5, equal classes, boxes within 1e-2 px, mask IoU >= 0.999."""
+    hw = [int(v) for v in ref["ins/image_hw"]]
+    theirs = _sorted(ref["ins/scores"], ref["ins/classes"], ref["ins/boxes"], list(ref["ins/masks_rle"]))
+    ours = _sorted(
+        result["scores"].numpy(), result["labels"].numpy(), result["boxes"].numpy(), _rle(result["masks"])
+    )
+    assert len(ours[0]) == len(theirs[0]) == 100
+    np.testing.assert_allclose(ours[0], theirs[0], atol=2e-5)
+    np.testing.assert_array_equal(ours[1], theirs[1])
+    np.testing.assert_allclose(ours[2], theirs[2], atol=1e-2)
+    for a, b in zip(ours[3], theirs[3]):
+        rle = [{"size": hw, "counts": x.encode()} for x in (a, b)]
+        assert mask_util.iou(rle[:1], rle[1:], [0])[0, 0] >= 0.999

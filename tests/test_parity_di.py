@@ -15,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pycocotools import mask as mask_util
 
 from maskdino import build_model, get_config, load_official_checkpoint
 from tests.reference import (
     PRESET_OF,
+    assert_instances_match,
     astronaut,
     official_checkpoint,
     order_of_reference,
@@ -103,26 +103,6 @@ def test_decoder_outputs(run):
     assert relative_l2(raw.pred_masks[0, order[:4]], ref["pred_masks4"]) <= F16
 
 
-def _rle(masks: torch.Tensor) -> list[str]:
-    return [mask_util.encode(np.asfortranarray(m.numpy().astype(np.uint8)))["counts"].decode() for m in masks]
-
-
-def _sorted(scores, classes, boxes, rles):
-    order = np.lexsort((boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0], classes, -scores))
-    return scores[order], classes[order], boxes[order], [rles[i] for i in order]
-
-
 def test_instances(run):
     ref, _, _, result = run
-    hw = [int(v) for v in ref["ins/image_hw"]]
-    theirs = _sorted(ref["ins/scores"], ref["ins/classes"], ref["ins/boxes"], list(ref["ins/masks_rle"]))
-    ours = _sorted(
-        result["scores"].numpy(), result["labels"].numpy(), result["boxes"].numpy(), _rle(result["masks"])
-    )
-    assert len(ours[0]) == len(theirs[0]) == 100
-    np.testing.assert_allclose(ours[0], theirs[0], atol=2e-5)
-    np.testing.assert_array_equal(ours[1], theirs[1])
-    np.testing.assert_allclose(ours[2], theirs[2], atol=1e-2)
-    for a, b in zip(ours[3], theirs[3]):
-        rle = [{"size": hw, "counts": x.encode()} for x in (a, b)]
-        assert mask_util.iou(rle[:1], rle[1:], [0])[0, 0] >= 0.999
+    assert_instances_match(result, ref)
