@@ -85,7 +85,14 @@ def test_panoptic_and_semantic(case):
         np.testing.assert_array_equal(result["panoptic"]["segments"].numpy(), ref["pan/seg"])
     if "sem/argmax" in ref:
         semantic = result["semantic"]
-        assert (semantic.argmax(0).numpy() == ref["sem/argmax"]).mean() == 1.0
+        ours = semantic.argmax(0).numpy()
+        differ = ours != ref["sem/argmax"]
+        # only pixels whose two best classes tie to float rounding may pick the other one
+        assert differ.mean() < 1e-4
+        rows, cols = np.nonzero(differ)
+        best = semantic[ours[rows, cols], rows, cols]
+        theirs = semantic[ref["sem/argmax"][rows, cols], rows, cols]
+        assert torch.all(best - theirs <= 1e-5 * best.abs())
         maxprob = semantic.max(0)[0].numpy()[::4, ::4]
         assert relative_l2(maxprob, ref["sem/maxprob_every4"]) <= F16
     if "pan/seg" not in ref and "sem/argmax" not in ref:

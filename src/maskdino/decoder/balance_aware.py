@@ -33,7 +33,7 @@ class QueryGuidedUpdate(nn.Module):
         """memory, memory_pos `[B, S, C]`; guides, guide_pos `[B, K, C]` (positions on queries and keys)."""
         attended = self.multihead_attn(memory + memory_pos, guides + guide_pos, guides)[0]
         memory = self.norm1(memory + self.dropout(attended))
-        ffn = self.linear2(self.dropout(F.relu(self.linear1(memory))))
+        ffn = self.linear2(self.dropout(F.relu(self.linear1(memory), inplace=True)))
         return self.norm2(memory + self.dropout(ffn))
 
 

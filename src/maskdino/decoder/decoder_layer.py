@@ -42,5 +42,5 @@ class DecoderLayer(nn.Module):
         tgt = self.norm2(tgt + self.dropout(attended))
         sampled = self.cross_attn(tgt + query_pos, reference_boxes, memory, spatial_shapes)
         tgt = self.norm1(tgt + self.dropout(sampled))
-        ffn = self.linear2(self.dropout(F.relu(self.linear1(tgt))))
+        ffn = self.linear2(self.dropout(F.relu(self.linear1(tgt), inplace=True)))
         return self.norm3(tgt + self.dropout(ffn))

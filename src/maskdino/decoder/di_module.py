@@ -38,7 +38,7 @@ class TokenInteractionLayer(nn.Module):
         """tgt, query_pos: `[B, Q, C]`; queries and keys carry the position, values do not."""
         q = k = tgt + query_pos
         tgt = self.norm1(tgt + self.dropout(self.self_attn(q, k, tgt)[0]))
-        ffn = self.linear2(self.dropout(F.relu(self.linear1(tgt))))
+        ffn = self.linear2(self.dropout(F.relu(self.linear1(tgt), inplace=True)))
         return self.norm2(tgt + self.dropout(ffn))
 
 
