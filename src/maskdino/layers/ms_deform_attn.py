@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from maskdino.layers.ms_deform_attn_fast import ms_deform_attn_fast
+
 SpatialShapes = list[tuple[int, int]]
 
 
@@ -39,11 +41,17 @@ def ms_deform_attn_reference(
         # [B, Q, M, P, 2] -> [B*M, Q, P, 2]
         grid_l = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
         # [B*M, D, Q, P]
-        sampled.append(F.grid_sample(value_l, grid_l, mode="bilinear", padding_mode="zeros", align_corners=False))
+        sampled.append(
+            F.grid_sample(value_l, grid_l, mode="bilinear", padding_mode="zeros", align_corners=False)
+        )
     # [B, Q, M, L, P] -> [B*M, 1, Q, L*P]
     weights = attention_weights.transpose(1, 2).reshape(batch * heads, 1, num_queries, levels * points)
     # [B*M, D, Q, L*P] -> [B, M*D, Q]
-    out = (torch.stack(sampled, dim=-2).flatten(-2) * weights).sum(-1).view(batch, heads * channels, num_queries)
+    out = (
+        (torch.stack(sampled, dim=-2).flatten(-2) * weights)
+        .sum(-1)
+        .view(batch, heads * channels, num_queries)
+    )
     return out.transpose(1, 2).contiguous()
 
 
@@ -54,10 +62,30 @@ def ms_deform_attn_dispatch(
     attention_weights: torch.Tensor,
     impl: str = "auto",
 ) -> torch.Tensor:
-    """Run the implementation named by `impl` ("reference", or "auto" for the fastest available)."""
-    if impl in ("auto", "reference"):
+    """Run the implementation named by `impl`; all agree with the reference to fp32 rounding.
+
+    "reference": `ms_deform_attn_reference` (what ONNX export uses). "fast": `ms_deform_attn_fast`, one
+    embedding-bag gather-sum on any device. "triton": the Triton kernels for CUDA (needs Triton).
+    "auto": reference while an ONNX export traces, triton for CUDA tensors when Triton imports (float64
+    excepted: the kernels accumulate in fp32), the fast path otherwise.
+    """
+    if impl == "auto" and torch.onnx.is_in_onnx_export():
+        impl = "reference"
+    if impl == "reference":
         return ms_deform_attn_reference(value, spatial_shapes, sampling_locations, attention_weights)
-    raise ValueError(f"unknown deformable-attention implementation {impl!r}; use 'auto' or 'reference'")
+    if impl == "triton" or (impl == "auto" and value.is_cuda and value.dtype != torch.float64):
+        try:
+            from maskdino.layers.ms_deform_attn_triton import ms_deform_attn_triton
+        except ImportError:
+            if impl == "triton":
+                raise
+        else:
+            return ms_deform_attn_triton(value, spatial_shapes, sampling_locations, attention_weights)
+    if impl in ("auto", "fast"):
+        return ms_deform_attn_fast(value, spatial_shapes, sampling_locations, attention_weights)
+    raise ValueError(
+        f"unknown deformable-attention implementation {impl!r}; use 'auto', 'reference', 'fast' or 'triton'"
+    )
 
 
 class MSDeformAttn(nn.Module):
@@ -119,11 +147,13 @@ class MSDeformAttn(nn.Module):
             normalizer = torch.tensor(
                 [[w, h] for h, w in spatial_shapes], dtype=query.dtype, device=query.device
             )  # [L, 2]
-            locations = reference_points[:, :, None, :, None, :] + offsets / normalizer[None, None, None, :, None]
+            locations = (
+                reference_points[:, :, None, :, None, :] + offsets / normalizer[None, None, None, :, None]
+            )
         elif reference_points.shape[-1] == 4:
             centers = reference_points[:, :, None, :, None, :2]
-            half_sizes = reference_points[:, :, None, :, None, 2:] * 0.5
-            locations = centers + offsets / points * half_sizes
+            sizes = reference_points[:, :, None, :, None, 2:]
+            locations = centers + offsets / points * sizes * 0.5
         else:
             raise ValueError(f"reference_points must end in 2 or 4 coordinates, got {reference_points.shape}")
         out = ms_deform_attn_dispatch(value, spatial_shapes, locations, weights, self.impl)
