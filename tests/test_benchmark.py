@@ -8,17 +8,9 @@ import json
 
 import pytest
 
-from maskdino.benchmark import (
-    STAGES,
-    Peer,
-    add_arguments,
-    add_ratios,
-    check_targets,
-    demo_photos,
-    format_report,
-    plan,
-    run_benchmarks,
-)
+from maskdino.benchmark.report import add_ratios, check_targets, format_report
+from maskdino.benchmark.runner import add_arguments, plan, run_benchmarks
+from maskdino.benchmark.workloads import STAGES, Peer, demo_photos
 
 
 def _args(argv: list[str]) -> argparse.Namespace:

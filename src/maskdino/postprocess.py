@@ -69,8 +69,8 @@ def instance_inference(
         binary_chunks.append(binary)
         if not test.focus_on_box:
             # mean mask probability over the mask's own pixels (no bool -> float copy of the masks)
-            inside = mask_logits.sigmoid_().masked_fill_(~binary, 0.0).flatten(1).sum(1)
-            score_chunks.append(inside / (binary.flatten(1).sum(1) + 1e-6))
+            inside = mask_logits.sigmoid_().masked_fill_(~binary, 0.0).sum((1, 2))
+            score_chunks.append(inside / (binary.sum((1, 2)) + 1e-6))
     binary = (
         torch.cat(binary_chunks) if binary_chunks else masks.new_zeros((0, *output_size), dtype=torch.bool)
     )
