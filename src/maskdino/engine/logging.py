@@ -53,6 +53,7 @@ class TrainingLogger:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.output_dir / "metrics.jsonl"
+        _drop_records_after(self.metrics_path, start_iter)
         self.writer = _tensorboard_writer(self.output_dir)
         if progress:
             self.bar = tqdm(
@@ -105,3 +106,15 @@ def _tensorboard_writer(output_dir: Path):
         logger.info("tensorboard is not installed: no TensorBoard events (pip install tensorboard)")
         return None
     return SummaryWriter(log_dir=str(output_dir))
+
+
+def _drop_records_after(path: Path, start_iter: int) -> None:
+    """Keep only the metrics of iterations <= `start_iter`: a fresh run (0) starts a new file, a resumed run
+    drops what the interrupted one logged after its last checkpoint, so no iteration appears twice."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if line.strip() and json.loads(line).get("iter", 0) <= start_iter]
+    if len(kept) != len(lines):
+        logger.info("%s: dropped %d records after iteration %d", path, len(lines) - len(kept), start_iter)
+    path.write_text("".join(line + "\n" for line in kept))
