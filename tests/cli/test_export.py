@@ -3,31 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import onnx
-import pytest
 
-from maskdino.cli import main as cli_main
-from tests.test_predictor import ASTRONAUT, save_demo_weights
-
-
-@pytest.fixture
-def maskdino(monkeypatch, capsys):
-    """Run `maskdino ARGS...` in-process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(cli_main, "SUBCOMMANDS", tuple(dict.fromkeys((*cli_main.SUBCOMMANDS, "export"))))
-
-    def run(*args) -> tuple[int, str, str]:
-        code = cli_main.main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    return save_demo_weights(tmp_path_factory.mktemp("weights") / "demo.safetensors")
+from tests.test_predictor import ASTRONAUT
 
 
 def test_export_writes_an_onnx_model_verified_on_a_real_image(tmp_path, maskdino, weights):

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 from pycocotools import mask as mask_util
@@ -16,29 +14,10 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from safetensors.torch import load_file
 
-from maskdino.cli import main as cli_main
 from maskdino.data.class_names import COCO_PANOPTIC_IDS, COCO_THING_IDS
 from tests.test_predictor import ASTRONAUT, COCO_IMAGES, demo_config, official_layout, save_demo_weights
 
 COCO_JSON = COCO_IMAGES[0].parent / "instances.json"
-
-
-@pytest.fixture
-def maskdino(monkeypatch, capsys):
-    """Run `maskdino ARGS...` in-process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(cli_main, "SUBCOMMANDS", tuple(dict.fromkeys((*cli_main.SUBCOMMANDS, "predict"))))
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = cli_main.main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    return save_demo_weights(tmp_path_factory.mktemp("weights") / "demo.safetensors")
 
 
 def test_bundled_coco_images_give_overlays_and_a_scorable_results_json(tmp_path, maskdino, weights):
