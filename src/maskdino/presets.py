@@ -264,22 +264,29 @@ def maskdino_mimdet_vit_b() -> Config:
 
 
 def demo() -> Config:
-    """Mask DINO at reduced width/depth/resolution, for the CPU quick start and fast tests."""
+    """Mask DINO at reduced width/depth/resolution, for the CPU quick start and fast tests.
+
+    It trains from random weights, so the ResNet uses trainable BN (frozen BN only makes sense with
+    pretrained statistics) and the boxes start from the query-selection proposals (`no`): mask2box on the
+    empty masks of an untrained model gives degenerate corner boxes. Crops are 448 px so that the
+    encoder's border tokens are seen in training (docs/official-differences.md)."""
     cfg = _coco_instance_r50()
     res = cfg.model.backbone.resnet
     res.stem_out_channels, res.res2_out_channels, res.width_per_group = 16, 64, 16
+    res.norm = "BN"
     pix = cfg.model.pixel_decoder
     pix.conv_dim, pix.mask_dim, pix.dim_feedforward, pix.num_encoder_layers, pix.num_heads = 64, 64, 128, 2, 4
     dec = cfg.model.decoder
     dec.hidden_dim, dec.dim_feedforward, dec.num_layers, dec.num_heads, dec.num_queries = 64, 128, 3, 4, 50
-    dec.dn_num = 20
+    dec.dn_num, dec.initialize_box_type = 20, "no"
     cfg.model.loss.num_points = 1024
     inp = cfg.input
-    inp.image_size, inp.min_size_test, inp.max_size_test = 384, 384, 640
-    cfg.solver.ims_per_batch, cfg.solver.max_iter, cfg.solver.steps = 2, 300, (250,)
-    cfg.solver.base_lr, cfg.solver.backbone_multiplier, cfg.solver.clip_value = 2e-4, 1.0, 1.0
+    inp.image_size, inp.min_size_test, inp.max_size_test = 448, 448, 704
+    inp.min_scale, inp.max_scale = 0.8, 1.2
+    cfg.solver.ims_per_batch, cfg.solver.max_iter, cfg.solver.steps = 2, 600, (500,)
+    cfg.solver.base_lr, cfg.solver.backbone_multiplier, cfg.solver.clip_value = 1e-3, 1.0, 1.0
     cfg.solver.amp, cfg.solver.warmup_iters = False, 20
-    cfg.solver.checkpoint_period, cfg.solver.eval_period, cfg.solver.log_period = 100, 0, 10
+    cfg.solver.checkpoint_period, cfg.solver.eval_period, cfg.solver.log_period = 200, 0, 10
     cfg.data.num_workers = 2
     return cfg
 

@@ -11,9 +11,11 @@ import torch
 from maskdino.config import Config
 from maskdino.presets import get_config
 
-# the `demo` preset shrunk further: 96 px LSJ crops, 1 encoder / 2 decoder layers, 20 queries
+# the `demo` preset shrunk further: 96 px LSJ crops, 1 encoder / 2 decoder layers, 20 queries, and the
+# official frozen BN (batch statistics would differ between one process and two in the DDP test)
 TINY = (
     "input.image_size=96",
+    "model.backbone.resnet.norm=FrozenBN",
     "model.pixel_decoder.num_encoder_layers=1",
     "model.decoder.num_layers=2",
     "model.decoder.num_queries=20",

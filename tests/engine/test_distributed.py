@@ -90,11 +90,11 @@ def test_two_processes_match_one_process_with_the_same_global_batch(
     single = torch.load(one / "rank0.pt")
     # Float sums run in another order (batch of 2 vs two batches of 1, then the gradient all-reduce), and
     # Adam turns those 1e-7 relative differences into up to a few % of one lr step where a gradient is
-    # near 0: require 99.9% of the weights within 1e-7 and every weight within 0.1 x lr.
+    # near 0: require 99.9% of the weights within 1e-3 x lr and every weight within 0.1 x lr.
     diffs = torch.cat(
         [(single[k] - rank0[k]).abs().flatten() for k in single if single[k].is_floating_point()]
     )
-    assert (diffs > 1e-7).float().mean() < 1e-3
+    assert (diffs > 1e-3 * cfg.solver.base_lr).float().mean() < 1e-3
     assert diffs.max() < 0.1 * cfg.solver.base_lr
     # the losses (averaged over the two processes) agree to float precision at every iteration
     losses_two = [json.loads(line)["loss"] for line in (two / "metrics.jsonl").read_text().splitlines()]

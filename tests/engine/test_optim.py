@@ -22,7 +22,7 @@ from maskdino.presets import get_config
 
 
 def test_param_groups_follow_the_official_rules() -> None:
-    cfg = get_config("demo")
+    cfg = get_config("demo", ["model.backbone.resnet.norm=FrozenBN"])
     with torch.device("meta"):
         model = build_model(cfg)
     solver = SolverConfig(base_lr=1e-4, weight_decay=0.05, backbone_multiplier=0.1)
@@ -46,6 +46,20 @@ def test_param_groups_follow_the_official_rules() -> None:
     assert grouped["pixel_decoder.level_embed"]["weight_decay"] == 0.05
     assert grouped["predictor.class_embed.weight"]["weight_decay"] == 0.05
     assert set(groups) == {"backbone/decay", "head/decay", "head/no_decay"}
+
+
+def test_trainable_backbone_batchnorm_gets_the_backbone_lr_and_no_decay() -> None:
+    cfg = get_config("demo")  # trained from scratch, so its ResNet uses trainable BN
+    assert cfg.model.backbone.resnet.norm == "BN"
+    with torch.device("meta"):
+        model = build_model(cfg)
+    solver = SolverConfig(base_lr=1e-4, weight_decay=0.05, backbone_multiplier=0.1)
+    groups = {g["name"]: g for g in param_groups(model, solver)}
+    names = {id(p): n for n, p in model.named_parameters()}
+    grouped = {names[id(p)]: g for g in groups.values() for p in g["params"]}
+    norm = grouped["backbone.res2.0.conv1.norm.weight"]
+    assert norm["lr"] == pytest.approx(1e-5) and norm["weight_decay"] == 0.0
+    assert grouped["backbone.res2.0.conv1.weight"]["weight_decay"] == 0.05
 
 
 def test_optimizer_is_adamw_with_group_lrs() -> None:
