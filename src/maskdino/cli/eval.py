@@ -9,7 +9,7 @@ import torch
 
 from maskdino.build import build_model
 from maskdino.checkpoints.load import load_weights, stored_config
-from maskdino.engine.evaluator import evaluate_model, summary_table
+from maskdino.engine.evaluator import evaluate_model
 from maskdino.presets import get_config
 
 
@@ -45,7 +45,6 @@ def run(args: argparse.Namespace) -> int:
         ]
     cfg = cfg.apply_overrides(overrides)
     model = load_weights(build_model(cfg), args.weights).to(args.device)
-    metrics = evaluate_model(model, cfg, output_dir=args.output, batch_size=args.batch_size)
-    print(summary_table(metrics))
+    evaluate_model(model, cfg, output_dir=args.output, batch_size=args.batch_size)  # logs the table
     print(f"metrics written to {Path(args.output) / 'metrics.json'}")
     return 0
