@@ -21,7 +21,7 @@ from PIL import Image
 from torch import nn
 
 from maskdino.build import build_model
-from maskdino.checkpoints.load import load_weights
+from maskdino.checkpoints.load import load_weights, stored_config
 from maskdino.checkpoints.native import is_safetensors, read_weights
 from maskdino.checkpoints.official import CheckpointMismatchError, load_strict
 from maskdino.config import Config
@@ -55,8 +55,8 @@ class ImagePrediction:
 def load_model(config: str | Config | None, weights: str | Path | None) -> tuple[Config, nn.Module]:
     """The eval model of `config` (preset name, official YAML path or Config) with `weights` loaded.
 
-    weights: an official detectron2 `.pth` or our `.safetensors`; the latter carries its config, used when
-    `config` is None. None gives random weights (with a warning), for experiments only.
+    weights: an official detectron2 `.pth`, our `.safetensors` or one of our training checkpoints; the last
+    two carry their config, used when `config` is None. None gives random weights (with a warning), for experiments only.
     """
     state, stored = None, None
     if weights is not None:
@@ -65,11 +65,13 @@ def load_model(config: str | Config | None, weights: str | Path | None) -> tuple
             raise FileNotFoundError(f"weights file not found: {weights}")
         if is_safetensors(weights):
             state, stored = read_weights(weights)
+        else:
+            stored = stored_config(weights)
     if config is None:
         if stored is None:
             raise ValueError(
                 "no config given: pass a preset name or official YAML path (only our .safetensors "
-                "weights carry their own config)"
+                "weights and training checkpoints carry their own config)"
             )
         cfg = stored
     else:

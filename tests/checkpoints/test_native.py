@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 from maskdino import build_model, get_config
 from maskdino.checkpoints.load import load_weights, stored_config
 from maskdino.checkpoints.native import read_weights, save_weights
+from maskdino.predictor import load_model
 
 
 def test_round_trip_keeps_weights_and_config(tmp_path):
@@ -44,3 +45,23 @@ def test_truncated_file_is_a_clear_error(tmp_path):
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(ValueError, match="w.safetensors.*complete"):
         read_weights(path)
+
+
+def test_training_checkpoint_gives_its_config_and_weights(tmp_path):
+    cfg = get_config("demo", ["model.decoder.num_queries=30"])
+    torch.manual_seed(1)
+    model = build_model(cfg)
+    path = tmp_path / "checkpoint_0000100.pt"
+    torch.save({"model": model.state_dict(), "iteration": 100, "config": cfg.to_dict()}, path)
+    assert stored_config(path) == cfg
+    other = load_weights(build_model(cfg), path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
+    loaded_cfg, predictor_model = load_model(None, path)  # what `maskdino predict/eval` do without --config
+    assert loaded_cfg == cfg
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), predictor_model.state_dict().values())
+    )
+    torch.save({"model": model.state_dict()}, tmp_path / "official_like.pth")  # no config inside
+    assert stored_config(tmp_path / "official_like.pth") is None
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    assert stored_config(tmp_path / "broken.pt") is None

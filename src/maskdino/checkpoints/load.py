@@ -14,8 +14,16 @@ from maskdino.config import Config
 
 
 def stored_config(path: str | Path) -> Config | None:
-    """The config saved inside one of our safetensors files (None for other formats)."""
-    return read_weights(path)[1] if is_safetensors(path) else None
+    """The config saved inside our safetensors files and training checkpoints (None for other files;
+    an unreadable file is reported when its weights are loaded)."""
+    if is_safetensors(path):
+        return read_weights(path)[1]
+    try:  # memory-mapped: only the small "config" entry is read
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+    stored = obj.get("config") if isinstance(obj, dict) else None
+    return Config.from_dict(stored, strict=False) if isinstance(stored, dict) else None
 
 
 def state_dict_from_file(path: str | Path) -> dict[str, torch.Tensor]:
