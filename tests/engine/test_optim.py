@@ -21,14 +21,22 @@ from maskdino.engine.optim import (
 from maskdino.presets import get_config
 
 
-def test_param_groups_follow_the_official_rules() -> None:
-    cfg = get_config("demo", ["model.backbone.resnet.norm=FrozenBN"])
-    with torch.device("meta"):
-        model = build_model(cfg)
+def _groups_by_parameter(model: nn.Module) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The optimizer groups (lr 1e-4, decay 0.05, backbone x 0.1) by group name and by parameter name."""
     solver = SolverConfig(base_lr=1e-4, weight_decay=0.05, backbone_multiplier=0.1)
     groups = {g["name"]: g for g in param_groups(model, solver)}
     names = {id(p): n for n, p in model.named_parameters()}
-    grouped = {names[id(p)]: g for g in groups.values() for p in g["params"]}
+    return groups, {names[id(p)]: g for g in groups.values() for p in g["params"]}
+
+
+def _meta_model(overrides: list[str]) -> nn.Module:
+    with torch.device("meta"):
+        return build_model(get_config("demo", overrides))
+
+
+def test_param_groups_follow_the_official_rules() -> None:
+    model = _meta_model(["model.backbone.resnet.norm=FrozenBN"])
+    groups, grouped = _groups_by_parameter(model)
     assert len(grouped) == sum(1 for p in model.parameters() if p.requires_grad)  # each exactly once
     # backbone: lr x 0.1 (FrozenBN has no parameters, so every backbone tensor decays)
     assert grouped["backbone.stem.conv1.weight"]["lr"] == pytest.approx(1e-5)
@@ -49,14 +57,8 @@ def test_param_groups_follow_the_official_rules() -> None:
 
 
 def test_trainable_backbone_batchnorm_gets_the_backbone_lr_and_no_decay() -> None:
-    cfg = get_config("demo")  # trained from scratch, so its ResNet uses trainable BN
-    assert cfg.model.backbone.resnet.norm == "BN"
-    with torch.device("meta"):
-        model = build_model(cfg)
-    solver = SolverConfig(base_lr=1e-4, weight_decay=0.05, backbone_multiplier=0.1)
-    groups = {g["name"]: g for g in param_groups(model, solver)}
-    names = {id(p): n for n, p in model.named_parameters()}
-    grouped = {names[id(p)]: g for g in groups.values() for p in g["params"]}
+    assert get_config("demo").model.backbone.resnet.norm == "BN"  # trained from scratch: trainable BN
+    _, grouped = _groups_by_parameter(_meta_model([]))
     norm = grouped["backbone.res2.0.conv1.norm.weight"]
     assert norm["lr"] == pytest.approx(1e-5) and norm["weight_decay"] == 0.0
     assert grouped["backbone.res2.0.conv1.weight"]["weight_decay"] == 0.05
