@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from maskdino.config import Config
 from maskdino.presets import get_config
@@ -35,12 +33,8 @@ def coco_dir(data_dir: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: faster on shared CPUs and the same float results from run to run."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(single_thread: None) -> None:
+    """Every test here runs on one intra-op thread (see tests/conftest.py)."""
 
 
 def tiny_config(coco_dir: Path, output_dir: Path, *overrides: str) -> Config:

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: the tiny models run faster on a shared CPU and give the same floats each run."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(single_thread: None) -> None:
+    """Every test here runs on one intra-op thread (see tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
