@@ -9,7 +9,7 @@ import sys
 
 from maskdino.checkpoints.official import CheckpointMismatchError
 
-SUBCOMMANDS = ("demo", "presets", "train", "eval", "predict", "export", "convert", "score", "bench")
+SUBCOMMANDS = ("demo", "synth", "presets", "train", "eval", "predict", "export", "convert", "score", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
