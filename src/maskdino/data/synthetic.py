@@ -96,7 +96,7 @@ def generate_image(rng: np.random.Generator, cfg: SynthConfig = SynthConfig()) -
                 break
         else:
             continue
-        image[shape] = _thing_texture(rng, image, shape)[shape]
+        image[shape] = _thing_texture(rng, image, shape, label)[shape]
         semantic[shape] = label
         shapes.append(shape)
         labels.append(label)
@@ -200,9 +200,10 @@ def _keeps_everyone_visible(shapes: list[np.ndarray], new: np.ndarray, cfg: Synt
     return True
 
 
-def _thing_texture(rng: np.random.Generator, image: np.ndarray, shape: np.ndarray) -> np.ndarray:
+def _thing_texture(rng: np.random.Generator, image: np.ndarray, shape: np.ndarray, label: int) -> np.ndarray:
     """Float RGB [H, W, 3]: a saturated colour that stands out from what lies under `shape`, lit from one
-    side (a linear brightness ramp) so the shape is not flat."""
+    side (a linear brightness ramp), with the class's surface pattern: circles plain, squares striped,
+    triangles chequered (stripes and squares at a random angle and a 6-9 px period)."""
     under = image[shape].mean(axis=0)
     for _ in range(20):
         hue, sat, val = rng.uniform(0, 1), rng.uniform(0.5, 1.0), rng.uniform(0.6, 1.0)
@@ -210,10 +211,17 @@ def _thing_texture(rng: np.random.Generator, image: np.ndarray, shape: np.ndarra
         if np.linalg.norm(colour - under) > 90:
             break
     size = image.shape[0]
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
-    ramp = 1 + rng.uniform(0.1, 0.3) * (np.cos(angle) * xs + np.sin(angle) * ys - 0.5)
-    return colour[None, None, :] * ramp[..., None]
+    along = np.cos(angle) * xs + np.sin(angle) * ys
+    across = -np.sin(angle) * xs + np.cos(angle) * ys
+    shade = 1 + rng.uniform(0.1, 0.3) * (along / size - 0.5)
+    period = rng.uniform(6, 9)
+    if THING_CLASSES[label] == "square":
+        shade *= 1 + 0.3 * np.sign(np.sin(2 * np.pi * along / period))
+    elif THING_CLASSES[label] == "triangle":
+        shade *= 1 + 0.3 * np.sign(np.sin(2 * np.pi * along / period) * np.sin(2 * np.pi * across / period))
+    return colour[None, None, :] * shade[..., None]
 
 
 def _hsv_to_rgb(hue: float, sat: float, val: float) -> np.ndarray:
