@@ -178,8 +178,8 @@ def _shape_mask(rng: np.random.Generator, label: int, size: int, cfg: SynthConfi
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=1)
     else:
         corners = 4 if THING_CLASSES[label] == "square" else 3
-        # a square of side `extent` and a triangle of height ~`extent` have comparable areas
-        reach = radius * (np.sqrt(2) if corners == 4 else 1.15)
+        # a square of side `extent`; an equilateral triangle of side 1.2 `extent`, for a comparable area
+        reach = radius * (np.sqrt(2) if corners == 4 else 1.4)
         angles = rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.arange(corners) / corners
         points = [(cx + reach * np.cos(a), cy + reach * np.sin(a)) for a in angles]
         draw.polygon(points, fill=1)
