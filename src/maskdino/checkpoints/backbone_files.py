@@ -56,9 +56,9 @@ def read_weights_file(path: str | Path) -> WeightsFile:
 
 
 def _torch_load(path: Path) -> Any:
-    # MAE's training checkpoints also pickle their argparse.Namespace of options: a plain attribute bag
+    # MAE's training checkpoints also pickle their argparse.Namespace of options, a plain attribute bag
+    torch.serialization.add_safe_globals([argparse.Namespace])
     try:
-        torch.serialization.add_safe_globals([argparse.Namespace])
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zips, foreign pickled objects, ...
         raise ValueError(

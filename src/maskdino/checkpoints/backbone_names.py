@@ -31,12 +31,14 @@ SWIN_SIZES = {96: "Swin-T/S", 128: "Swin-B", 192: "Swin-L"}
 
 @dataclass
 class NameMap:
-    """File key -> our key for the tensors to load, file key -> reason for the unused ones, and which of
-    our tensors may keep their initialisation (name predicate, reason)."""
+    """File key -> our key for the tensors to load, file key -> reason for the unused ones, which of our
+    tensors may keep their initialisation (name predicate, reason), and what else loading must do."""
 
     targets: dict[str, str] = field(default_factory=dict)
     unused: dict[str, str] = field(default_factory=dict)
     keep_init: list[tuple[Callable[[str], bool], str]] = field(default_factory=list)
+    resample_position_tables: bool = False  # `*pos_embed` of another grid: resample (MIMDet)
+    warning: str | None = None  # logged after loading
 
     def untouched_reason(self, name: str) -> str | None:
         return next((reason for allowed, reason in self.keep_init if allowed(name)), None)
@@ -170,7 +172,7 @@ def swin_names(keys: list[str]) -> NameMap:
 
 def mae_names_for_mimdet(backbone: MIMDetBackbone, keys: list[str]) -> NameMap:
     """MIMDet takes MAE's encoder blocks and final norm, and its decoder from MAE's first decoder blocks."""
-    names = NameMap()
+    names = NameMap(resample_position_tables=True)
     decoder = backbone.decoder
     has_decoder = any(k.startswith("decoder_") for k in keys)
     for key in keys:
@@ -197,6 +199,7 @@ def mae_names_for_mimdet(backbone: MIMDetBackbone, keys: list[str]) -> NameMap:
         (lambda n: n.startswith("decoder.conv_feat_proj."), "conv-feature projection: not in MAE")
     )
     if not has_decoder:
+        names.warning = "no MAE decoder in the file: MIMDet's decoder keeps its random initialisation"
         names.keep_init.append(
             (
                 lambda n: n.startswith("decoder."),

@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from maskdino.backbones.mimdet import MIMDetBackbone, resize_pos_embed
+from maskdino.backbones.mimdet import resize_pos_embed
 from maskdino.checkpoints.backbone_files import WeightsFile, read_weights_file
 from maskdino.checkpoints.backbone_names import (
+    NameMap,
     backbone_family,
     describe_backbone,
     describe_file,
@@ -141,42 +142,49 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> BackboneWeights
         )
     names = map_names(backbone, list(tensors))
     skipped.update(names.unused)
-    own = backbone.state_dict()
-    state, unexpected, wrong_shape = {}, [], []
-    for key, ours in names.targets.items():
-        value = tensors[key]
-        if ours not in own:
-            unexpected.append(key if ours == key else f"{key} (as {ours})")
-            continue
-        if (
-            value.shape != own[ours].shape
-            and isinstance(backbone, MIMDetBackbone)
-            and ours.endswith("pos_embed")
-        ):
-            value = _resized_pos_table(value, own[ours])
-        if value.shape != own[ours].shape:
-            wrong_shape.append(f"{key}: file {tuple(value.shape)} vs backbone {tuple(own[ours].shape)}")
-            continue
-        state[ours] = value
-    untouched, missing = {}, []
-    for name in own:
-        if name not in state:
-            reason = names.untouched_reason(name)
-            if reason is None:
-                missing.append(name)
-            else:
-                untouched[name] = reason
-    if missing or unexpected or wrong_shape:
+    state, untouched, problems = _match(backbone.state_dict(), tensors, names)
+    if any(problems.values()):
         raise BackboneWeightsError(
-            _mismatch_message(path, holds, describe_backbone(backbone), missing, unexpected, wrong_shape)
+            _mismatch_message(path, holds, describe_backbone(backbone), problems)
             + f"\n  {_fix_hint(backbone)}"
         )
     _check_normalisation(model, path)
     backbone.load_state_dict(state, strict=False)
-    report = BackboneWeightsReport(path, holds, sorted(state), skipped, untouched)
-    if any(reason.startswith("MIMDet's decoder starts") for reason in untouched.values()):
-        logger.warning("%s has no MAE decoder: MIMDet's decoder keeps its random initialisation", path)
-    return report
+    if names.warning:
+        logger.warning("%s: %s", path, names.warning)
+    return BackboneWeightsReport(path, holds, sorted(state), skipped, untouched)
+
+
+def _match(
+    own: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor], names: NameMap
+) -> tuple[dict[str, torch.Tensor], dict[str, str], dict[str, list[str]]]:
+    """(tensors to load under our names, our tensors kept at init -> reason, problems by kind)."""
+    state: dict[str, torch.Tensor] = {}
+    problems: dict[str, list[str]] = {"missing in the file": [], "in the file but not in the backbone": []}
+    problems["shape mismatch"] = []
+    for key, ours in names.targets.items():
+        value = tensors[key]
+        if ours not in own:
+            problems["in the file but not in the backbone"].append(
+                key if ours == key else f"{key} (as {ours})"
+            )
+            continue
+        if value.shape != own[ours].shape and names.resample_position_tables and ours.endswith("pos_embed"):
+            value = _resized_pos_table(value, own[ours])
+        if value.shape != own[ours].shape:
+            problems["shape mismatch"].append(
+                f"{key}: file {tuple(value.shape)} vs backbone {tuple(own[ours].shape)}"
+            )
+            continue
+        state[ours] = value
+    untouched = {}
+    for name in own:
+        reason = names.untouched_reason(name) if name not in state else None
+        if reason is not None:
+            untouched[name] = reason
+        elif name not in state:
+            problems["missing in the file"].append(name)
+    return state, untouched, problems
 
 
 def _backbone_entries(weights: WeightsFile) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -245,21 +253,17 @@ def _fix_hint(backbone: nn.Module) -> str:
     return f"Pass the file made for this backbone, e.g. {files[family]}, or pick a preset made for the file."
 
 
-def _mismatch_message(
-    path: Path, holds: str, backbone: str, missing: list[str], unexpected: list[str], wrong_shape: list[str]
-) -> str:
-    def block(title: str, items: list[str]) -> str:
-        shown = "\n    ".join(items[:12])
-        more = f"\n    ... and {len(items) - 12} more" if len(items) > 12 else ""
-        return f"\n  {title} ({len(items)}):\n    {shown}{more}" if items else ""
-
-    return (
+def _mismatch_message(path: Path, holds: str, backbone: str, problems: dict[str, list[str]]) -> str:
+    text = (
         f"{path} holds {holds}, which does not fit this model's backbone ({backbone}): the file is incomplete "
         "or made for another size of this architecture."
-        + block("missing in the file", missing)
-        + block("in the file but not in the backbone", unexpected)
-        + block("shape mismatch", wrong_shape)
     )
+    for title, items in problems.items():
+        if items:
+            shown = "\n    ".join(items[:12])
+            more = f"\n    ... and {len(items) - 12} more" if len(items) > 12 else ""
+            text += f"\n  {title} ({len(items)}):\n    {shown}{more}"
+    return text
 
 
 def random_backbone_warning(cfg: BackboneConfig) -> str | None:
