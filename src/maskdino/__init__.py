@@ -2,6 +2,7 @@
 
 from maskdino.build import build_model
 from maskdino.checkpoints import load_official_checkpoint
+from maskdino.checkpoints.backbone_weights import load_backbone_weights
 from maskdino.config import Config
 from maskdino.engine.evaluator import evaluate_model
 from maskdino.engine.trainer import TrainResult, train
@@ -17,6 +18,7 @@ __all__ = [
     "build_model",
     "evaluate_model",
     "get_config",
+    "load_backbone_weights",
     "load_official_checkpoint",
     "preset_names",
     "train",

@@ -93,6 +93,9 @@ class BenchmarkingViTConfig:
 @dataclass
 class BackboneConfig:
     name: str = "resnet"  # resnet | swin | mimdet | benchmarking_vit
+    # pretrained backbone file that `build_model` loads (R-50.pkl, torchvision / Swin / MAE .pth); see
+    # maskdino.checkpoints.backbone_weights. Whole-model weights (--weights, --resume) replace it.
+    weights: str | None = None
     out_features: tuple[str, ...] = ("res2", "res3", "res4", "res5")
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     swin: SwinConfig = field(default_factory=SwinConfig)

@@ -15,7 +15,8 @@ from maskdino.config import Config
 
 def stored_config(path: str | Path) -> Config | None:
     """The config saved inside our safetensors files and training checkpoints (None for other files;
-    an unreadable file is reported when its weights are loaded)."""
+    an unreadable file is reported when its weights are loaded), without `model.backbone.weights`: the
+    stored weights replace the backbone the run started from."""
     if is_safetensors(path):
         return read_weights(path)[1]
     try:  # memory-mapped: only the small "config" entry is read
@@ -23,7 +24,11 @@ def stored_config(path: str | Path) -> Config | None:
     except Exception:
         return None
     stored = obj.get("config") if isinstance(obj, dict) else None
-    return Config.from_dict(stored, strict=False) if isinstance(stored, dict) else None
+    if not isinstance(stored, dict):
+        return None
+    cfg = Config.from_dict(stored, strict=False)
+    cfg.model.backbone.weights = None
+    return cfg
 
 
 def state_dict_from_file(path: str | Path) -> dict[str, torch.Tensor]:

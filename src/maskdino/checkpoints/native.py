@@ -46,6 +46,8 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], Config | No
         raise ValueError(f"cannot read {path} as safetensors ({err}); is the file complete?") from err
     # a config written by another version may have keys this one lacks: drop them with a warning
     cfg = Config.from_dict(json.loads(metadata["config"]), strict=False) if "config" in metadata else None
+    if cfg is not None:
+        cfg.model.backbone.weights = None  # these weights replace the backbone the run started from
     return state, cfg
 
 

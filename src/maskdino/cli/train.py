@@ -36,6 +36,11 @@ def register(sub) -> None:
     parser.add_argument("--val-images", help="image folder of --val-json")
     parser.add_argument("--weights", help="initial weights: official .pth or our .safetensors (fine-tuning)")
     parser.add_argument(
+        "--backbone-weights",
+        help="pretrained backbone file the recipe starts from (R-50.pkl, torchvision/Swin/MAE .pth); "
+        "sets model.backbone.weights (--weights and --resume replace it)",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="continue from the output folder's last checkpoint"
     )
     parser.add_argument("--device", help="torch device (default: this process's GPU, else CPU)")
@@ -72,6 +77,8 @@ def build_config(args: argparse.Namespace) -> Config:
         spec = str(saved)
     cfg = load_config(spec, list(args.overrides))
     cfg.output_dir = args.output
+    if args.backbone_weights is not None:
+        cfg.model.backbone.weights = args.backbone_weights
     if args.data_root:
         cfg.data.root = args.data_root
     if bool(args.train_json) != bool(args.train_images):

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from maskdino.build import build_model
+from maskdino.checkpoints.backbone_weights import random_backbone_warning
 from maskdino.checkpoints.native import save_weights
 from maskdino.config import Config
 from maskdino.data import build_dataset, build_train_loader
@@ -153,8 +154,12 @@ class Trainer:
         state = self._resume_state() if resume else None
         if state is None and weights is not None:
             load_pretrained(self.model, weights)
+            if cfg.model.backbone.weights is not None:
+                logger.info("--weights %s replaced the backbone loaded from model.backbone.weights", weights)
         elif state is not None and weights is not None:
             logger.info("resuming: --weights %s is not used (the checkpoint holds the weights)", weights)
+        elif state is None and dist_info.is_main and (warning := random_backbone_warning(cfg.model.backbone)):
+            logger.warning(warning)
         if state is not None:
             self._load_state(state)
 
