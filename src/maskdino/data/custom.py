@@ -121,7 +121,8 @@ def _load_semantic(files: DatasetFiles, data: DataConfig) -> LoadedDataset:
             f"{names[data.ignore_label - reserved.start]!r}; the ignore value must be outside "
             f"{reserved.start}..{reserved.stop - 1} (255 by default)"
         )
-    name = Path(str(files.masks)).name or "semantic"
+    masks = Path(str(files.masks)).resolve()
+    name = masks.parent.name or masks.name  # e.g. camvid for camvid/images + camvid/labels
     info = semantic_folder_info(name, names, data.reduce_zero_label)
     encoding = "reduce_zero" if data.reduce_zero_label else "contiguous"
     return load_semantic_folder(
