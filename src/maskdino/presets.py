@@ -1,6 +1,7 @@
 """One preset per official config, addressable by our name or the official config path.
 
-`get_config("r50_ins_4s")` == `get_config("coco/instance-segmentation/maskdino_R50_bs16_50ep_3s_dowsample1_2048.yaml")`.
+`get_config("r50_ins_4s")` == `get_config("coco/instance-segmentation/maskdino_R50_bs16_50ep_3s_dowsample1_2048.yaml")`;
+`get_config("runs/mine/config.yaml")` reads the config a training run wrote.
 Values come from the fully merged official configs (shared/reference/configs) and FACTS.md section 0;
 the MIMDet presets from hustvl/MIMDet's lazy configs (`configs/mimdet/*_sr_*.py`,
 `configs/benchmarking/*.py` and the `configs/coco.py`, `configs/common.py` they inherit).

@@ -102,10 +102,18 @@ def test_ade_style_labels_with_reduce_zero_label(pipeline_data: Path, tmp_path: 
 
 def test_label_values_beyond_the_classes_name_the_file_and_the_fix(camvid: Path) -> None:
     cfg = _config(camvid / "images", camvid / "labels", camvid / "classes.txt")  # 11 = Unlabelled not ignored
+    message = rf"{FRAME}.png holds values 11 that are neither classes \(11 classes: values 0..10\) nor the "
+    with pytest.raises(ValueError, match=message + r"ignore value 255; set data.ignore_label=11 if 11 marks"):
+        build_dataset(cfg, "train")  # checked on the first labels when the folder is loaded
+    good = build_dataset(
+        _config(camvid / "images", camvid / "labels", camvid / "classes.txt", "data.ignore_label=11"), "train"
+    )
+    record = dict(good.records[0], sem_seg_ignore=255)
     with pytest.raises(
-        LabelValueError, match=rf"{FRAME}.png holds values 11 .*11 classes.*data.ignore_label=11"
-    ):
-        build_dataset(cfg, "train")
+        LabelValueError, match=message
+    ) as err:  # a later label, in training: replaced, counted
+        read_sem_seg(record, 11, 255)
+    assert err.value.kind == "bad_labels"
     ignore_a_class = _config(
         camvid / "images", camvid / "labels", camvid / "classes.txt", "data.ignore_label=3"
     )

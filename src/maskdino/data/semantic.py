@@ -138,7 +138,10 @@ def load_semantic_folder(
             f"PNG under {label_dir} (e.g. {example}); images pair with labels by file stem"
         )
     for record in records[:CHECKED_LABELS]:
-        read_sem_seg(record, info.num_classes, ignore_value=255)
+        try:
+            read_sem_seg(record, info.num_classes, ignore_value=255)
+        except LabelValueError as err:  # the settings do not fit the labels: nothing would train right
+            raise ValueError(str(err)) from None
     return LoadedDataset(info, records, tally.counts)
 
 
