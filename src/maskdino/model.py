@@ -93,8 +93,9 @@ class MaskDINO(nn.Module):
         """images: float RGB `[3, H, W]` in [0, 1], already resized by the preset's test transform.
 
         Training: targets with `labels` (contiguous ids), `boxes` (xyxy pixels), `masks` (bool `[N, H, W]`)
-        and optionally `has_mask` (bool `[N]`, False for box-only targets); returns the weighted losses. Eval: one dict per image with `boxes`/`labels`/`scores`/`masks`
-        (instance presets), `panoptic`, `semantic`, at `output_sizes` (default: the input sizes).
+        and optionally `has_mask` (bool `[N]`, False for box-only targets); returns the weighted losses.
+        Eval: one dict per image with `boxes`/`labels`/`scores`/`masks` (instance presets), `panoptic`,
+        `semantic`, at `output_sizes` (default: the input sizes).
         """
         if self.training:
             if targets is None:

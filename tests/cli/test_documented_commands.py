@@ -43,7 +43,15 @@ COMMANDS = [(document, command) for document in DOCUMENTS for command in documen
 
 def test_the_documents_hold_the_usage_commands() -> None:
     readme = [command for document, command in COMMANDS if document == "README.md"]
-    for subcommand in ("train", "eval", "predict", "score coco", "score panoptic", "score semantic", "convert"):
+    for subcommand in (
+        "train",
+        "eval",
+        "predict",
+        "score coco",
+        "score panoptic",
+        "score semantic",
+        "convert",
+    ):
         assert any(command.startswith(f"maskdino {subcommand} ") for command in readme), subcommand
     datasets = " ".join(command for document, command in COMMANDS if document == "docs/datasets.md")
     for flag in ("--train-masks", "--val-masks", "--classes", "--iou-types"):

@@ -155,10 +155,18 @@ def test_predictions_from_any_folder_carry_the_original_ids_and_names(box_run, t
     assert {r["category_id"] for r in json.loads((out_dir / "results.json").read_text())} <= {5, 6, 7}
 
 
-def test_a_runs_config_yaml_is_a_config(box_run) -> None:
+def test_a_runs_config_yaml_is_a_config(box_run, tmp_path) -> None:
     cfg = get_config(box_run / "config.yaml", ["solver.max_iter=7"])
     assert cfg.name == "demo" and cfg.model.num_classes == 3 and cfg.solver.max_iter == 7
     assert cfg.data.class_ids == (3, 17, 44)
     predictor = Predictor(str(box_run / "config.yaml"), box_run / "model_final.safetensors")
     assert predictor.info.dataset_ids == (3, 17, 44) and predictor.class_names == ("boat", "chair", "bottle")
     assert predictor(COCO / "000000159269.jpg")["boxes"].shape[1] == 4
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match=r"list.yaml does not hold a config mapping"):
+        get_config(tmp_path / "list.yaml")
+    (tmp_path / "typo.yaml").write_text("solver:\n  max_iters: 3\n")
+    with pytest.raises(KeyError, match=r"unknown config key 'solver.max_iters'.*solver.max_iter"):
+        get_config(tmp_path / "typo.yaml")
+    with pytest.raises(KeyError, match=r"unknown preset .*nope.yaml.*a run's config.yaml"):
+        get_config(tmp_path / "nope.yaml")

@@ -114,22 +114,25 @@ def load_semantic_folder(
     tally = BadInputTally()
     for key in sorted(set(labels) - set(images)):
         tally.add("label_without_image", str(labels[key]))
-    records = []
+    pairs = []
     for key, image_file in sorted(images.items()):
         label_file = labels.get(key)
         if label_file is None:
             tally.add("image_without_label", f"{image_file} (no {key}{label_suffix} under {label_dir})")
             continue
         height, width = _pair_size(image_file, label_file, tally)
-        if height is None:
-            continue
-        record = semantic_record(image_file, label_file, info.name, encoding, Path(key).name, ignore_label)
-        records.append(dict(record, height=height, width=width, pair_key=key))
-    if len({r["image_id"] for r in records}) < len(records):  # a stem in several sub-folders
-        for record in records:
-            record["image_id"] = record["pair_key"]
-    for record in records:
-        del record["pair_key"]
+        if height is not None:
+            pairs.append((key, image_file, label_file, height, width))
+    stems = [Path(key).name for key, *_ in pairs]
+    unique = len(set(stems)) == len(stems)  # else a stem repeats in sub-folders: the ids keep the folder
+    records = [
+        dict(
+            semantic_record(image, label, info.name, encoding, stem if unique else key, ignore_label),
+            height=height,
+            width=width,
+        )
+        for (key, image, label, height, width), stem in zip(pairs, stems)
+    ]
     tally.log(info.name)
     if not records:
         example = next(iter(tally.examples.values()), ["no pairs"])[0]
@@ -171,7 +174,7 @@ def _pair_size(image_file: Path, label_file: Path, tally: BadInputTally) -> tupl
         tally.add("unreadable_image", f"cannot read the header of label PNG {label_file}: {err}")
         return None, None
     if mode in COLOUR_MODES:
-        raise ValueError(colour_label_message(label_file, mode))
+        raise ValueError(_colour_label_message(label_file, mode))
     if label_wh != (width, height):
         tally.add(
             "label_size_mismatch",
@@ -181,7 +184,7 @@ def _pair_size(image_file: Path, label_file: Path, tally: BadInputTally) -> tupl
     return height, width
 
 
-def colour_label_message(label_file: Path, mode: str) -> str:
+def _colour_label_message(label_file: Path, mode: str) -> str:
     """Why an RGB label PNG cannot be used and how to convert it, with the colours it holds."""
     with Image.open(label_file) as label:
         rgb = np.asarray(label.convert("RGB")).reshape(-1, 3)
