@@ -23,11 +23,10 @@ from maskdino.data.records import LoadedDataset
 logger = logging.getLogger("maskdino.data")
 
 
-def dataset_has_masks(dataset: LoadedDataset) -> bool:
-    """Whether any annotation of an instance dataset has a mask (always True for other tasks)."""
-    if dataset.info.task != "instance":
-        return True
-    return any(a["segmentation"] is not None for r in dataset.records for a in r.get("annotations", ()))
+def mask_counts(dataset: LoadedDataset) -> tuple[int, int]:
+    """(non-crowd annotations, those without a mask) of an instance dataset; (0, 0) for other tasks."""
+    kept = [a for r in dataset.records for a in r.get("annotations", ()) if not a["iscrowd"]]
+    return len(kept), sum(a["segmentation"] is None for a in kept)
 
 
 def adopt_dataset(cfg: Config, dataset: LoadedDataset, split: str) -> None:
@@ -57,11 +56,15 @@ def adopt_dataset(cfg: Config, dataset: LoadedDataset, split: str) -> None:
             cfg.model.thing_classes = info.thing_classes
     if not own_files:
         return
-    if cfg.model.architecture != "maskdino" and (info.task != "instance" or not dataset_has_masks(dataset)):
-        kind = "box-only" if info.task == "instance" else info.task
+    if (
+        training
+        and cfg.model.architecture != "maskdino"
+        and (info.task != "instance" or mask_counts(dataset)[1])
+    ):
+        kind = "has box-only annotations" if info.task == "instance" else f"is {info.task}"
         raise ValueError(
-            f"dataset {info.name} is {kind}; model.architecture={cfg.model.architecture} trains on instance "
-            f"masks only: pick a Mask DINO preset (e.g. demo or r50_ins_4s)"
+            f"dataset {info.name} {kind}; model.architecture={cfg.model.architecture} trains on instance masks "
+            f"only: pick a Mask DINO preset (e.g. demo or r50_ins_4s)"
         )
     _set_task(cfg, dataset, training)
 
@@ -83,7 +86,8 @@ def _set_task(cfg: Config, dataset: LoadedDataset, training: bool) -> None:
         notes.append(f"{len(info.thing_classes)} things, {len(info.stuff_classes)} stuff")
     else:
         test.instance_on, test.panoptic_on, test.semantic_on = True, False, False
-        if training and not dataset_has_masks(dataset):
+        total, box_only = mask_counts(dataset)
+        if training and total and box_only == total:
             decoder.initialize_box_type = "no"
             if decoder.dn == "seg":
                 decoder.dn = "standard"
@@ -91,15 +95,8 @@ def _set_task(cfg: Config, dataset: LoadedDataset, training: bool) -> None:
                 "boxes only: training Mask DINO as a detector (class and box losses, box denoising; no mask "
                 "losses, no mask-enhanced box initialisation)"
             )
-        elif training:
-            box_only = sum(
-                a["segmentation"] is None
-                for r in dataset.records
-                for a in r["annotations"]
-                if not a["iscrowd"]
-            )
-            if box_only:
-                notes.append(f"{box_only} annotations without a mask train their class and box only")
+        elif training and box_only:
+            notes.append(f"{box_only} annotations without a mask train their class and box only")
     if training:
         logger.info(
             "dataset %s: %s, %d classes from the %s (%s)%s",
