@@ -54,7 +54,8 @@ class ImagePrediction:
 
 
 def load_model(config: str | Config | None, weights: str | Path | None) -> tuple[Config, nn.Module]:
-    """The eval model of `config` (preset name, official YAML path or Config) with `weights` loaded.
+    """The eval model of `config` (preset name, official YAML path, a run's config.yaml or Config) with
+    `weights` loaded.
 
     weights: an official detectron2 `.pth`, our `.safetensors` or one of our training checkpoints; the last
     two carry their config, used when `config` is None. None gives random weights (with a warning), for experiments only.
