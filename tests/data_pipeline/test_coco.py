@@ -97,7 +97,6 @@ def test_custom_json_remaps_ids_and_counts_bad_input(tmp_path: Path, coco_dir: P
         "zero_area_box": 1,
         "unknown_category": 1,
         "out_of_image_box": 1,
-        "no_segmentation": 1,
         "missing_file": 1,
         "no_annotations": 1,  # image 3 has none
     }
@@ -108,9 +107,12 @@ def test_custom_json_remaps_ids_and_counts_bad_input(tmp_path: Path, coco_dir: P
 
     assert [r["image_id"] for r in dataset.records] == [1, 3]
     annotations = dataset.records[0]["annotations"]
-    assert [a["label"] for a in annotations] == [1, 2]
+    assert [a["label"] for a in annotations] == [1, 2, 2]
     assert annotations[0]["bbox"] == [100.0, 50.0, 200.0, 150.0]
-    assert annotations[1]["bbox"] == [5.0, 5.0, 45.0, 25.0]  # no bbox in the json: from the polygon
+    # no segmentation: kept as a box-only annotation (it trains class and box)
+    assert annotations[1]["segmentation"] is None and annotations[1]["bbox"] == [10.0, 10.0, 30.0, 30.0]
+    assert dataset.box_only_annotations == 1
+    assert annotations[2]["bbox"] == [5.0, 5.0, 45.0, 25.0]  # no bbox in the json: from the polygon
 
 
 def test_filter_empty_drops_images_without_annotations(tmp_path: Path, coco_dir: Path) -> None:

@@ -119,7 +119,13 @@ def test_non_finite_loss_names_the_iteration_and_the_last_checkpoint(
 
 
 def test_wrong_data_root_is_an_error_naming_what_was_looked_for(coco_dir: Path, tmp_path: Path) -> None:
-    cfg = tiny_config(coco_dir, tmp_path / "out", "data.train_json=none", f"data.root={tmp_path / 'nowhere'}")
+    cfg = tiny_config(
+        coco_dir,
+        tmp_path / "out",
+        "data.train_json=none",
+        "data.train_images=none",
+        f"data.root={tmp_path / 'nowhere'}",
+    )
     with pytest.raises(FileNotFoundError, match="nowhere"):
         train(cfg, progress=False)
     cfg.data.root = str(tmp_path)

@@ -3,7 +3,8 @@
 INPUTs are files, folders (their .jpg/.jpeg/.png/.webp/.bmp files, not recursive) and glob patterns.
 DIR receives:
   overlays/<name>.png     the picture with the result drawn on it
-  results.json            COCO results (instance presets): bbox xywh, RLE segmentation, dataset category ids
+  results.json            COCO results (instance presets): bbox xywh, RLE segmentation, the dataset's own
+                          category ids (stored with the weights by training, or from --dataset-json)
   panoptic/<name>.png     COCO-panoptic PNG (id = R + 256 G + 256^2 B) + panoptic.json (panoptic presets)
   semantic/<name>.png     per-pixel contiguous class index (presets with semantic output)
   images.json             image ids, file names, sizes, decoding notes, categories and failures
@@ -35,7 +36,8 @@ def register(sub) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument(
-        "--config", help="preset name or official YAML path (default: the one stored in --weights)"
+        "--config",
+        help="preset name, official YAML path or a run's config.yaml (default: the one stored in --weights)",
     )
     parser.add_argument(
         "--weights", help="official .pth or our .safetensors (none: random weights, with a warning)"
@@ -63,7 +65,9 @@ def register(sub) -> None:
         help="draw instances with at least this score (default: 0.5)",
     )
     parser.add_argument(
-        "--dataset-json", help="COCO-format json of a custom dataset, for its class names and ids"
+        "--dataset-json",
+        help="COCO instances or panoptic json whose categories name the classes and give their ids "
+        "(default: those stored with the weights)",
     )
     parser.add_argument("--no-overlays", action="store_true", help="write only the machine-readable results")
     parser.set_defaults(func=run)

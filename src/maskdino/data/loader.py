@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from maskdino.config import Config
 from maskdino.data.image_io import ImageReadError
-from maskdino.data.mapper import DatasetMapper, ImageSizeMismatchError
+from maskdino.data.mapper import DatasetMapper
 from maskdino.data.records import LOGGER_NAME, LoadedDataset
 
 MAX_REPLACEMENTS = 20  # consecutive unreadable draws before giving up: the data is broken, not one file
@@ -50,8 +50,9 @@ class PackedRecords:
 class TrainingStream(Dataset):
     """Item `position` of the infinite training stream, mapped and augmented.
 
-    An image that cannot be decoded (or does not match its annotations' size) is replaced by another record
-    drawn deterministically from (seed, position), counted, and logged with its path.
+    An image that cannot be decoded (or does not match its annotations' size, or whose labels do not fit
+    the classes) is replaced by another record drawn deterministically from (seed, position), counted per
+    kind, and logged with its path.
     """
 
     def __init__(self, dataset: LoadedDataset, mapper: DatasetMapper, seed: int) -> None:
@@ -81,10 +82,12 @@ class TrainingStream(Dataset):
             try:
                 return self.mapper(record, rng)
             except ImageReadError as err:
-                kind = "size_mismatch" if isinstance(err, ImageSizeMismatchError) else "unreadable_image"
-                self.bad_input[kind] += 1
+                self.bad_input[err.kind] += 1
                 logging.getLogger(LOGGER_NAME).warning(
-                    "%s (sample replaced; %d %s so far in this process)", err, self.bad_input[kind], kind
+                    "%s (sample replaced; %d %s so far in this process)",
+                    err,
+                    self.bad_input[err.kind],
+                    err.kind,
                 )
         raise RuntimeError(
             f"{MAX_REPLACEMENTS} consecutive samples of dataset {self.name!r} could not be read "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,11 @@ from maskdino.config import Config
 from maskdino.data.catalog import build_dataset
 from maskdino.data.cityscapes import read_cityscapes_segments
 from maskdino.data.coco_panoptic import read_coco_panoptic
+from maskdino.data.image_io import ImageReadError
 from maskdino.data.loader import build_test_loader
 from maskdino.data.records import DatasetInfo, LoadedDataset
 from maskdino.data.semantic import read_sem_seg
-from maskdino.evaluation.coco import evaluate_coco
+from maskdino.evaluation.coco import IOU_TYPES, evaluate_coco
 from maskdino.evaluation.panoptic import PQStats, pq_image_stats, pq_summary
 from maskdino.evaluation.results import instances_to_coco_results, panoptic_to_png, rgb_to_id
 from maskdino.evaluation.semantic import confusion_matrix, semantic_metrics_from_confusion
@@ -58,14 +60,27 @@ class _Collector:
         self.instance_on = test.instance_on and info.task == "instance"
         self.panoptic_on = test.panoptic_on and info.task == "panoptic"
         self.semantic_on = test.semantic_on and info.task in ("semantic", "panoptic")
+        if not (self.instance_on or self.panoptic_on or self.semantic_on):
+            flag = f"{info.task}_on"
+            raise ValueError(
+                f"dataset {info.name} is {info.task} but the model's post-processing makes no {info.task} "
+                f"output (model.test.{flag}=false): set model.test.{flag}=true (`maskdino eval` does this "
+                f"for your own data)"
+            )
         self.to_dataset_id = dict(enumerate(info.dataset_ids))
         self.category_index = {d: i for i, d in enumerate(info.dataset_ids)}
+        self.iou_types: tuple[str, ...] = IOU_TYPES
         self.instances: list[dict] = []
         self.pq = PQStats.zeros(info.num_classes)
         self.confusion = np.zeros((info.num_classes, info.num_classes), dtype=np.int64)
 
     def add(self, meta: dict, result: dict) -> None:
-        record = self.records[meta["image_id"]]
+        try:
+            self._add(self.records[meta["image_id"]], meta, result)
+        except ImageReadError as err:  # ground truth that does not fit: scoring without it would mislead
+            raise ValueError(f"cannot score image {meta['image_id']}: {err}") from None
+
+    def _add(self, record: dict, meta: dict, result: dict) -> None:
         if self.instance_on:
             self.instances.extend(instances_to_coco_results(meta["image_id"], result, self.to_dataset_id))
         if self.panoptic_on:
@@ -95,6 +110,26 @@ class _Collector:
         return self
 
 
+def coco_iou_types(dataset: LoadedDataset, requested: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The COCO AP kinds to report for an instance dataset: `requested`, else box and mask AP, or box AP
+    alone when the json has annotations without `segmentation` (mask AP needs every mask)."""
+    missing = dataset.box_only_annotations
+    where = dataset.annotation_file or dataset.info.name
+    if requested is None:
+        if missing:
+            logger.info("%s: %d annotations have no segmentation: box AP only", where, missing)
+        return ("bbox",) if missing else IOU_TYPES
+    unknown = [t for t in requested if t not in IOU_TYPES]
+    if unknown or not requested:
+        raise ValueError(f"iou types {list(requested)}: choose from {', '.join(IOU_TYPES)}")
+    if "segm" in requested and missing:
+        raise ValueError(
+            f"{where} has {missing} annotations without 'segmentation' (boxes only), so mask AP cannot be "
+            f"computed: evaluate box AP with --iou-types bbox (iou_types=('bbox',))"
+        )
+    return tuple(dict.fromkeys(requested))
+
+
 def evaluate_model(
     model: torch.nn.Module,
     cfg: Config,
@@ -102,13 +137,24 @@ def evaluate_model(
     output_dir: str | Path | None = None,
     batch_size: int = 1,
     show_progress: bool = True,
+    iou_types: Sequence[str] | None = None,
 ) -> dict[str, float]:
-    """Predict every test image at its original size and return the metrics (in percent, on every rank)."""
+    """Predict every test image at its original size and return the metrics (in percent, on every rank).
+
+    `iou_types` ("bbox", "segm") picks the COCO AP of instance datasets; by default both, or box AP alone
+    for a json with box-only annotations (see `coco_iou_types`).
+    """
     dataset = dataset if dataset is not None else build_dataset(cfg, "test")
-    rank, world = _world()
-    loader = build_test_loader(cfg, dataset, batch_size=batch_size, rank=rank, world_size=world)
     records = {r["image_id"]: r for r in dataset.records}
     collector = _Collector(dataset.info, cfg, records)
+    if iou_types is not None and not collector.instance_on:
+        raise ValueError(
+            f"iou types apply to COCO instance datasets; {dataset.info.name} is {dataset.info.task}"
+        )
+    if collector.instance_on:
+        collector.iou_types = coco_iou_types(dataset, iou_types)
+    rank, world = _world()
+    loader = build_test_loader(cfg, dataset, batch_size=batch_size, rank=rank, world_size=world)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -145,7 +191,7 @@ def _metrics(
         if output_dir is not None:
             Path(output_dir).mkdir(parents=True, exist_ok=True)
             (Path(output_dir) / "coco_instances_results.json").write_text(json.dumps(collector.instances))
-        metrics.update(evaluate_coco(gt_file, collector.instances, iou_types=("bbox", "segm")))
+        metrics.update(evaluate_coco(gt_file, collector.instances, iou_types=collector.iou_types))
     if collector.panoptic_on:
         categories = [
             {"id": d, "name": n, "isthing": int(t)}

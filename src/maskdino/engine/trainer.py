@@ -31,7 +31,9 @@ from maskdino.checkpoints.backbone_weights import random_backbone_warning
 from maskdino.checkpoints.native import save_weights
 from maskdino.config import Config
 from maskdino.data import build_dataset, build_train_loader
-from maskdino.data.records import DatasetInfo, LoadedDataset
+from maskdino.data.custom import dataset_files
+from maskdino.data.records import LoadedDataset
+from maskdino.data.task import adopt_dataset
 from maskdino.engine.checkpointer import Checkpointer, capture_rng_state, restore_rng_state, seed_all
 from maskdino.engine.distributed import (
     DistInfo,
@@ -94,21 +96,6 @@ def train(
         cleanup(dist_info)
 
 
-def adopt_dataset_classes(cfg: Config, info: DatasetInfo, custom: bool) -> None:
-    """A custom COCO json defines the classes; a standard dataset must match the preset's class count."""
-    if custom:
-        cfg.model.num_classes = info.num_classes
-        cfg.data.class_names = info.class_names
-        cfg.model.thing_classes = info.thing_classes
-        shown = ", ".join(info.class_names[:10]) + (", ..." if info.num_classes > 10 else "")
-        logger.info("custom dataset %s: %d classes from the json (%s)", info.name, info.num_classes, shown)
-    elif info.num_classes != cfg.model.num_classes:
-        raise ValueError(
-            f"dataset {info.name} has {info.num_classes} classes but model.num_classes={cfg.model.num_classes}; "
-            f"pick the preset made for this dataset or set model.num_classes={info.num_classes}"
-        )
-
-
 class Trainer:
     """Holds the state of one run; `run()` trains from the current iteration to solver.max_iter."""
 
@@ -129,7 +116,7 @@ class Trainer:
         seed_all(cfg.seed + dist_info.rank)
 
         self.train_set = build_dataset(cfg, "train")
-        adopt_dataset_classes(cfg, self.train_set.info, custom=bool(cfg.data.train_json))
+        adopt_dataset(cfg, self.train_set, "train")  # classes, and the task of your own data
         self.layout = batch_layout(
             cfg.solver.ims_per_batch,
             dist_info.world_size,
@@ -177,13 +164,18 @@ class Trainer:
             (self.output_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     def _validation_set(self) -> LoadedDataset | None:
+        """Your own validation files (evaluated every eval_period and at the end), else the standard test
+        set when eval_period > 0 and the training data is standard too."""
         cfg = self.cfg
-        if cfg.solver.eval_period <= 0:
-            return None
-        if cfg.data.train_json and not cfg.data.val_json:
-            logger.info("no validation json given (--val-json): periodic evaluation is off")
-            return None
-        return build_dataset(cfg, "test")
+        if not dataset_files(cfg.data, "test").given:
+            if cfg.solver.eval_period <= 0:
+                return None
+            if dataset_files(cfg.data, "train").given:
+                logger.info("no validation data given (--val-json / --val-images): evaluation is off")
+                return None
+        val_set = build_dataset(cfg, "test")
+        adopt_dataset(cfg, val_set, "test")
+        return val_set
 
     def _resume_state(self) -> dict[str, Any] | None:
         path = self.checkpointer.last()
@@ -278,7 +270,8 @@ class Trainer:
                     solver.checkpoint_period > 0 and done % solver.checkpoint_period == 0
                 ) or done == solver.max_iter:
                     self.save_checkpoint()
-                if self.val_set is not None and (done % solver.eval_period == 0 or done == solver.max_iter):
+                periodic = solver.eval_period > 0 and done % solver.eval_period == 0
+                if self.val_set is not None and (periodic or done == solver.max_iter):
                     result.eval_results = self.evaluate()
                     log.log(done, _flatten("eval", result.eval_results))
         finally:

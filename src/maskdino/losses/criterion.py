@@ -43,7 +43,8 @@ class SetCriterion(nn.Module):
 
     Classification is a sigmoid focal loss scaled by the number of queries / num_masks (official), or,
     with `semantic_ce_loss`, a softmax cross-entropy over C + 1 logits with the no-object class weighted by
-    `no_object_weight`. With `panoptic_on`, stuff targets (label >= 80) get no box loss.
+    `no_object_weight`. With `panoptic_on`, stuff targets (label >= 80) get no box loss. Targets whose
+    `has_mask` is False (box-only annotations) get no mask loss.
     """
 
     def __init__(
@@ -164,6 +165,12 @@ class SetCriterion(nn.Module):
         tgt_masks = torch.cat([t["masks"] for t in targets])  # [N_total, H, W], all images at one size
         offsets = torch.tensor([0] + [len(t["labels"]) for t in targets[:-1]]).cumsum(0)
         tgt_index = torch.cat([j + offsets[b] for b, (_, j) in enumerate(indices)]).to(tgt_masks.device)
+        with_mask = _matched_has_mask(targets, indices)
+        if with_mask is not None:  # box-only targets (no mask annotated) get no mask loss
+            if not with_mask.any():
+                zero = outputs["pred_masks"].sum() * 0.0  # keeps the mask head in the graph
+                return {"loss_mask": zero, "loss_dice": zero}
+            src_masks, tgt_index = src_masks[with_mask.to(src_masks.device)], tgt_index[with_mask]
         with torch.no_grad():
             coords = uncertain_point_coords_with_randomness(
                 src_masks, self.num_points, self.oversample_ratio, self.importance_sample_ratio
@@ -214,6 +221,17 @@ class SetCriterion(nn.Module):
             dist.all_reduce(num_masks)
             world_size = dist.get_world_size()
         return torch.clamp(num_masks / world_size, min=1).item()
+
+
+def _matched_has_mask(targets: list[dict], indices: Indices) -> torch.Tensor | None:
+    """`[M]` whether each matched target has a mask (None when every target of the batch has one)."""
+    if all("has_mask" not in t or bool(t["has_mask"].all()) for t in targets):
+        return None
+    flags = [
+        t["has_mask"][j.to(t["has_mask"].device)] if "has_mask" in t else torch.ones(len(j), dtype=torch.bool)
+        for t, (_, j) in zip(targets, indices)
+    ]
+    return torch.cat([f.cpu() for f in flags])
 
 
 def _batch_and_pred_idx(indices: Indices) -> tuple[torch.Tensor, torch.Tensor]:

@@ -49,7 +49,7 @@ class HungarianMatcher(nn.Module):
     """One-to-one assignment per image minimising the weighted sum of the selected costs.
 
     Mask costs use `num_points` uniformly random points shared by all predictions and targets of an
-    image. With `panoptic_on`, box costs of stuff targets (label >= 80) are replaced by the mean box cost
+    image; a target whose `has_mask` is False (a box-only annotation) has none. With `panoptic_on`, box costs of stuff targets (label >= 80) are replaced by the mean box cost
     of the thing targets, so stuff is matched on class and mask only (the official builder never turns
     this on).
     """
@@ -102,7 +102,8 @@ class HungarianMatcher(nn.Module):
                 cost_giou = _stuff_to_thing_mean(cost_giou, labels)
             total = total + self.cost_box * cost_l1 + self.cost_giou * cost_giou
 
-        if "mask" in costs:
+        has_mask = target.get("has_mask")  # False for box-only targets: matched on class and box
+        if "mask" in costs and (has_mask is None or bool(has_mask.any())):
             out_masks = outputs["pred_masks"][image]  # [Q, Hm, Wm]
             tgt_masks = target["masks"]  # [N, H, W]
             coords = torch.rand(1, self.num_points, 2, device=out_masks.device)
@@ -113,8 +114,13 @@ class HungarianMatcher(nn.Module):
             tgt_points = sample_masks_at_points(
                 tgt_masks, index, coords.to(tgt_masks.device).expand(tgt_masks.shape[0], -1, -1)
             ).to(out_points.device)  # [N, P]
-            total = total + self.cost_mask * pairwise_sigmoid_ce_cost(out_points, tgt_points)
-            total = total + self.cost_dice * pairwise_dice_cost(out_points, tgt_points)
+            cost_ce = self.cost_mask * pairwise_sigmoid_ce_cost(out_points, tgt_points)
+            cost_dice = self.cost_dice * pairwise_dice_cost(out_points, tgt_points)
+            if has_mask is not None:
+                with_mask = has_mask.to(cost_ce.device, cost_ce.dtype)[None]  # [1, N]
+                cost_ce, cost_dice = cost_ce * with_mask, cost_dice * with_mask
+            total = total + cost_ce
+            total = total + cost_dice
         return total
 
     @torch.no_grad()
