@@ -10,8 +10,15 @@ ARCHITECTURES = ("maskdino", "mimdet_mask_rcnn")
 
 
 def build_model(cfg: Config | ModelConfig) -> nn.Module:
-    """Mask DINO / DI-MaskDINO ("maskdino") or MIMDet's Mask R-CNN FPN ("mimdet_mask_rcnn")."""
-    model_cfg = cfg.model if isinstance(cfg, Config) else cfg
+    """Mask DINO / DI-MaskDINO ("maskdino") or MIMDet's Mask R-CNN FPN ("mimdet_mask_rcnn"). Built from a
+    full Config, the model keeps it at `model.config` (what `model.save_pretrained` writes)."""
+    model = _build(cfg.model if isinstance(cfg, Config) else cfg)
+    if isinstance(cfg, Config):
+        model.config = cfg
+    return model
+
+
+def _build(model_cfg: ModelConfig) -> nn.Module:
     if model_cfg.architecture == "maskdino":
         from maskdino.model import MaskDINO
 

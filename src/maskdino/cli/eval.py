@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from maskdino.build import build_model
-from maskdino.checkpoints.load import load_weights, stored_config
+from maskdino.checkpoints.load import load_weights, weights_config
 from maskdino.engine.evaluator import evaluate_model
 from maskdino.presets import get_config
 
@@ -16,10 +16,13 @@ from maskdino.presets import get_config
 def register(sub) -> None:
     parser = sub.add_parser("eval", help="evaluate weights on a dataset (COCO AP / PQ / mIoU)")
     parser.add_argument(
-        "--config", help="preset or official YAML path (default: the config stored in --weights)"
+        "--config", help="preset or official YAML path (default: the config that comes with --weights)"
     )
     parser.add_argument(
-        "--weights", required=True, help="our .safetensors, an official .pth or a training checkpoint"
+        "--weights",
+        required=True,
+        help="registry name (`maskdino zoo`), save_pretrained folder, our .safetensors, a training checkpoint "
+        "or an official .pth",
     )
     parser.add_argument("--data-root", help="folder with the standard datasets (default $MASKDINO_DATASETS)")
     parser.add_argument("--val-json", help="custom COCO-format annotation json")
@@ -32,9 +35,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = stored_config(args.weights) if args.config is None else get_config(args.config)
+    cfg = weights_config(args.weights) if args.config is None else get_config(args.config)
     if cfg is None:
-        raise ValueError(f"{args.weights} does not store a config: pass --config <preset>")
+        raise ValueError(f"{args.weights} does not say which model it holds: pass --config <preset>")
     overrides = list(args.overrides)
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")

@@ -34,7 +34,11 @@ def register(sub) -> None:
     parser.add_argument("--train-images", help="image folder of --train-json")
     parser.add_argument("--val-json", help="custom COCO-format validation annotations")
     parser.add_argument("--val-images", help="image folder of --val-json")
-    parser.add_argument("--weights", help="initial weights: official .pth or our .safetensors (fine-tuning)")
+    parser.add_argument(
+        "--weights",
+        help="initial weights (fine-tuning; class heads re-initialised if the class count differs): registry "
+        "name (`maskdino zoo`), save_pretrained folder, our .safetensors or an official .pth",
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue from the output folder's last checkpoint"
     )

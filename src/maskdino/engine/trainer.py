@@ -27,6 +27,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from maskdino.build import build_model
+from maskdino.checkpoints.download import resolve_weights
+from maskdino.checkpoints.load import load_weights
 from maskdino.checkpoints.native import save_weights
 from maskdino.config import Config
 from maskdino.data import build_dataset, build_train_loader
@@ -42,7 +44,6 @@ from maskdino.engine.distributed import (
 )
 from maskdino.engine.ema import ModelEMA
 from maskdino.engine.evaluator import evaluate_model
-from maskdino.engine.finetune import load_pretrained
 from maskdino.engine.logging import MetricWindow, TrainingLogger
 from maskdino.engine.optim import (
     amp_settings,
@@ -152,7 +153,11 @@ class Trainer:
         self.rng_to_restore: dict[str, Any] | None = None
         state = self._resume_state() if resume else None
         if state is None and weights is not None:
-            load_pretrained(self.model, weights)
+            if dist_info.world_size > 1:  # a registry file is downloaded once, by rank 0
+                if dist_info.is_main:
+                    resolve_weights(weights)
+                torch.distributed.barrier()
+            load_weights(self.model, weights, reinit_class_heads=True, progress=dist_info.is_main)
         elif state is not None and weights is not None:
             logger.info("resuming: --weights %s is not used (the checkpoint holds the weights)", weights)
         if state is not None:

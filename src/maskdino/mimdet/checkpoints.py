@@ -1,8 +1,8 @@
 """Weights for the MIMDet models: MAE-pretrained ViTs and MIMDet's released detector checkpoints.
 
 Released checkpoints are detectron2 state dicts (`{"model": {...}}`); `convert_mimdet_state_dict` moves
-their names onto `MIMDetMaskRCNN` (prefix moves, plus FPN / RPN renames to torchvision's modules), and
-`load_mimdet_checkpoint` loads the result strictly. MAE checkpoints (facebookresearch/mae
+their names onto `MIMDetMaskRCNN` (prefix moves, plus FPN / RPN renames to torchvision's modules), which
+`maskdino.load_weights` applies when it meets detectron2's MIMDet names. MAE checkpoints (facebookresearch/mae
 `models_mae.py` layout: `blocks.*`, `norm.*`, `decoder_*`, ...) initialise the backbone through
 `load_mae_weights`, which says which keys it skipped and why.
 """
@@ -16,7 +16,6 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from maskdino.backbones.mimdet import MIMDetBackbone, resize_pos_embed
 from maskdino.mimdet.benchmarking_vit import BenchmarkingViT
@@ -110,17 +109,6 @@ def check_state_dict(
             "800 for MIMDet's position tables, Benchmarking vs MIMDet backbone)"
         )
         raise ValueError("\n".join(lines))
-
-
-def load_mimdet_checkpoint(
-    model: nn.Module, source: str | Path | Mapping[str, torch.Tensor], trust_pickle: bool = False
-) -> None:
-    """Load a released MIMDet / Benchmarking-ViT detector checkpoint into `MIMDetMaskRCNN`, strictly."""
-    state = convert_mimdet_state_dict(read_state_dict(source, trust_pickle))
-    check_state_dict(
-        model.state_dict(), state, f"checkpoint {source if isinstance(source, str | Path) else '(mapping)'}"
-    )
-    model.load_state_dict(state, strict=True)
 
 
 def _resized_pos_table(table: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
