@@ -161,7 +161,9 @@ def test_google_drive_entries_explain_the_manual_step_unless_a_mirror_has_them(
     assert resolve_weights(entry.name) == private_cache / entry.file_name
 
 
-def test_backbone_entries_resolve_to_their_file_but_are_not_whole_models(tmp_path, server, private_cache):
+def test_backbone_entries_resolve_to_their_file_but_are_not_whole_models(
+    tmp_path, server, private_cache, monkeypatch
+):
     payload = tmp_path / "R-50.pkl"
     payload.write_bytes(b"backbone bytes")
     server.files["R-50.pkl"] = payload
@@ -169,6 +171,12 @@ def test_backbone_entries_resolve_to_their_file_but_are_not_whole_models(tmp_pat
     assert (private_cache / "R-50.pkl").read_bytes() == b"backbone bytes"
     with pytest.raises(WeightsError, match="backbone weights.*--backbone-weights"):
         load_weights(build_model(demo_config()), "resnet50_imagenet")
+    with pytest.raises(WeightsError, match="not a whole swinl_ins_5s model"):
+        from_pretrained("swin-large-in22k-384")
+    assert server.requests == ["R-50.pkl"]
+    monkeypatch.setenv("MASKDINO_MIRROR", tmp_path.as_uri())  # a folder as the mirror
+    (tmp_path / "mae_pretrain_vit_base.pth").write_bytes(b"mae bytes")
+    assert resolve_weights("mae-vit-base").read_bytes() == b"mae bytes"
 
 
 @pytest.fixture

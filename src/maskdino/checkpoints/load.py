@@ -56,13 +56,7 @@ def load_weights(
     if isinstance(source, Mapping):
         state, source = in_our_names(dict(source)), "the given state dict"
     else:
-        entry = registry_entry(source)
-        if entry is not None and entry.kind != "model":
-            raise WeightsError(
-                f"{entry.name} holds {entry.kind} weights ({entry.file_name}), not a whole {entry.preset} "
-                "model: pass it as --backbone-weights (training) instead of --weights"
-            )
-        state = _read_state(source, entry, progress)
+        state = _read_state(source, model_entry(source), progress)
     if reinit_class_heads:
         replaced = reinitialise_class_heads(model, state)
         if replaced:
@@ -79,6 +73,17 @@ def load_weights(
 def registry_entry(source: str | Path) -> ZooEntry | None:
     """The registry entry `source` names, unless it is a local file or folder."""
     return None if Path(source).expanduser().exists() else find_entry(str(source))
+
+
+def model_entry(source: str | Path) -> ZooEntry | None:
+    """Like `registry_entry`, but an entry of backbone weights (not a whole model) is an error."""
+    entry = registry_entry(source)
+    if entry is not None and entry.kind != "model":
+        raise WeightsError(
+            f"{entry.name} holds {entry.kind} weights ({entry.file_name}), not a whole {entry.preset} model: "
+            "pass it as --backbone-weights (training) instead of --weights"
+        )
+    return entry
 
 
 def _read_state(source: str | Path, entry: ZooEntry | None, progress: bool) -> dict[str, torch.Tensor]:

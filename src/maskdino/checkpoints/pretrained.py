@@ -21,7 +21,7 @@ from torch import nn
 
 from maskdino.checkpoints.download import resolve_weights
 from maskdino.checkpoints.errors import CheckpointMismatchError
-from maskdino.checkpoints.load import load_weights, registry_entry, weights_config
+from maskdino.checkpoints.load import load_weights, model_entry, registry_entry, weights_config
 from maskdino.checkpoints.native import FOLDER_CONFIG, FOLDER_WEIGHTS, save_weights
 from maskdino.config import Config
 
@@ -53,6 +53,7 @@ def load_model(config: str | Config | None, weights: str | Path | None) -> tuple
         config, weights = None, config
     stored = None
     if weights is not None:
+        model_entry(weights)  # backbone weights are not a model
         resolve_weights(weights)  # a missing file or failed download stops here, before the model is built
         stored = weights_config(weights)
     if config is None and weights is None:
