@@ -17,7 +17,7 @@ from maskdino.cli.main import main as cli_main
 from tests.reference import official_checkpoint
 from tests.test_predictor import ASTRONAUT, demo_config, official_layout
 
-R50 = ENTRIES["maskdino-r50-coco-instance"]
+R50 = ENTRIES["maskdino-r50-coco-instance-hid1024"]  # the smallest R50 release (43.8M parameters)
 PANOPTIC = ENTRIES["maskdino-r50-coco-panoptic"]  # its release name serves small demo weights below
 
 
@@ -44,22 +44,22 @@ def test_from_pretrained_through_a_mirror_is_the_official_loader_and_works_offli
     tmp_path, server, private_cache
 ):
     release = tmp_path / R50.file_name
-    torch.save({"model": official_checkpoint("r50_ins_4s"), "iteration": 368749}, release)
+    torch.save({"model": official_checkpoint("r50_ins_hid1024_3s"), "iteration": 368749}, release)
     server.files[R50.file_name] = release
     model = from_pretrained(R50.file_name)  # the official release file name works as a name
     assert server.requests == [R50.file_name]
     assert cache_files(private_cache) == [R50.file_name]  # no temporary file left behind
     assert (private_cache / R50.file_name).read_bytes() == release.read_bytes()
-    assert not model.training and model.config == get_config("r50_ins_4s")
+    assert not model.training and model.config == get_config("r50_ins_hid1024_3s")
     got = {k: v.clone() for k, v in model.state_dict().items()}
     # the official loader, strict over every tensor of the same model, must give exactly the same
     expected = load_official_checkpoint(model, release).state_dict()
     assert got.keys() == expected.keys() and all(torch.equal(got[k], expected[k]) for k in got)
     del model, got
     server.stop()
-    offline = from_pretrained("maskdino-r50-coco-instance")  # the short name, from the cache
+    offline = from_pretrained("maskdino-r50-coco-instance-hid1024")  # the short name, from the cache
     assert_same_state(offline, expected)
-    assert offline.weights_source == "maskdino-r50-coco-instance"
+    assert offline.weights_source == "maskdino-r50-coco-instance-hid1024"
 
 
 def test_half_sent_and_reset_downloads_leave_nothing_and_the_next_call_downloads_again(
@@ -104,14 +104,12 @@ def test_a_corrupted_cached_file_is_downloaded_again_once(tmp_path, server, priv
 
 def test_no_network_names_the_url_and_the_ways_around_it(maskdino_cli, tmp_path):
     with pytest.raises(DownloadError) as err:
-        from_pretrained("maskdino-r50-coco-instance")
+        from_pretrained(R50.name)
     message = str(err.value)
     url = os.environ["MASKDINO_MIRROR"] + R50.file_name
     assert f"cannot reach {url}" in message
     assert "--weights /path/" in message and "MASKDINO_MIRROR=<base url>" in message
-    code, err_text = maskdino_cli(
-        "predict", ASTRONAUT, "--weights", "maskdino-r50-coco-instance", "--output", tmp_path
-    )
+    code, err_text = maskdino_cli("predict", ASTRONAUT, "--weights", R50.name, "--output", tmp_path)
     assert code == 2 and err_text.startswith("maskdino predict: error: cannot reach " + url)
     assert "Traceback" not in err_text
 

@@ -11,7 +11,7 @@ import torch
 from maskdino import Predictor, build_model, from_pretrained, get_config, load_weights
 from maskdino.checkpoints import load_model, weights_config
 from maskdino.cli.main import main as cli_main
-from tests.test_predictor import COCO_IMAGES, demo_config, official_layout
+from tests.test_predictor import demo_config, official_layout
 
 CLASSES = ("bottle", "chair", "sink")
 
@@ -69,7 +69,6 @@ def test_save_pretrained_round_trips_bit_exactly_everywhere(tmp_path):
     assert_bit_exact(model, load_weights(build_model(weights_config(folder)), str(folder)))
     predictor = Predictor(str(folder))  # a folder alone names the model
     assert_bit_exact(model, predictor.model)
-    assert predictor(COCO_IMAGES[0])["labels"].max() < 3
 
 
 def test_convert_writes_a_folder_from_an_official_checkpoint(tmp_path):

@@ -34,6 +34,8 @@ from maskdino.checkpoints.native import (
 from maskdino.checkpoints.official import convert_official_state_dict, load_strict, read_checkpoint
 from maskdino.checkpoints.zoo import ZooEntry, find_entry
 from maskdino.config import Config
+from maskdino.mimdet.checkpoints import convert_mimdet_state_dict
+from maskdino.presets import get_config
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +123,6 @@ def in_our_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     if any(key.startswith("sem_seg_head.") for key in state):
         return convert_official_state_dict(state)
     if any(key.startswith("backbone.bottom_up.") for key in state):
-        from maskdino.mimdet.checkpoints import convert_mimdet_state_dict
-
         return convert_mimdet_state_dict(state)
     return state
 
@@ -143,8 +143,6 @@ def weights_config(source: str | Path) -> Config | None:
     entry = find_entry(path.name if path.is_file() else str(source))
     if entry is None or entry.kind != "model":
         return None
-    from maskdino.presets import get_config
-
     return get_config(entry.preset)
 
 

@@ -19,11 +19,13 @@ from pathlib import Path
 
 from torch import nn
 
+from maskdino.build import build_model
 from maskdino.checkpoints.download import resolve_weights
 from maskdino.checkpoints.errors import CheckpointMismatchError
 from maskdino.checkpoints.load import load_weights, model_entry, registry_entry, weights_config
 from maskdino.checkpoints.native import FOLDER_CONFIG, FOLDER_WEIGHTS, save_weights
 from maskdino.config import Config
+from maskdino.presets import get_config, resolve_preset
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +69,7 @@ def load_model(config: str | Config | None, weights: str | Path | None) -> tuple
             )
         cfg = stored
     else:
-        from maskdino.presets import get_config
-
         cfg = copy.deepcopy(config) if isinstance(config, Config) else get_config(config)
-    from maskdino.build import build_model
-
     model = build_model(cfg)
     if weights is None:
         logger.warning("no weights given: the model is randomly initialised and its predictions are noise")
@@ -91,8 +89,6 @@ def load_model(config: str | Config | None, weights: str | Path | None) -> tuple
 
 def _names_weights(spec: str) -> bool:
     """True if `spec` is not a preset but a registry name or an existing file or folder."""
-    from maskdino.presets import resolve_preset
-
     try:
         resolve_preset(spec)
     except KeyError:
