@@ -36,7 +36,7 @@ def test_every_training_command_fits_our_cli_and_presets():
             continue
         cfg = build_config(build_parser().parse_args(argv))
         assert table[cfg.name] == cfg.model.backbone.weights, command
-        assert published_weights(cfg.model.backbone).file == cfg.model.backbone.weights, command
+        assert published_weights(cfg.model.backbone).file_name == cfg.model.backbone.weights, command
         solver = cfg.solver
         layout = batch_layout(
             solver.ims_per_batch, processes, solver.per_device_batch, solver.grad_accum_steps

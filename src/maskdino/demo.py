@@ -31,8 +31,8 @@ images stays near zero. The overlays show each image's 5 best-scoring instances 
 their scores. The point is that the whole pipeline (data, augmentation, matching, denoising, losses,
 checkpoints, evaluation, prediction) runs end to end on your machine.
 
-For real results, load official weights (`maskdino convert <official.pth> out.safetensors --config
-r50_ins_4s`, then `maskdino predict ... --weights out.safetensors`) or train the real recipe on a GPU:
+For real results, predict with the official weights (`maskdino predict ... --weights
+maskdino-r50-coco-instance` downloads them once; `maskdino zoo` lists the others) or train the real recipe on a GPU:
 `maskdino train --config r50_ins_4s --data-root /datasets --output runs/r50` (see docs/training.md)."""
 
 

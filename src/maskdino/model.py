@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from maskdino.backbones.build import build_backbone
+from maskdino.checkpoints.pretrained import PretrainedMixin
 from maskdino.config import ModelConfig
 from maskdino.decoder.denoising_queries import build_denoising_queries
 from maskdino.decoder.dimaskdino_decoder import DIMaskDINODecoder
@@ -22,7 +23,7 @@ from maskdino.pixel_decoder import PixelDecoder
 from maskdino.postprocess import instance_inference, panoptic_inference, semantic_inference
 
 
-class MaskDINO(nn.Module):
+class MaskDINO(PretrainedMixin, nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg

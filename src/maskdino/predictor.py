@@ -9,7 +9,6 @@ official batched inference does, so results can differ slightly from batch size 
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,12 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
-from maskdino.build import build_model
-from maskdino.checkpoints.load import load_weights, stored_config
-from maskdino.checkpoints.native import is_safetensors, read_weights
-from maskdino.checkpoints.official import CheckpointMismatchError, load_strict
+from maskdino.checkpoints.pretrained import load_model
 from maskdino.config import Config
 from maskdino.data.augmentations import resize_shortest_edge
 from maskdino.data.catalog import standard_info
@@ -35,7 +30,6 @@ from maskdino.data.transforms import Resize
 from maskdino.image_batch import MIN_SIDE
 from maskdino.model import MaskDINO
 from maskdino.outputs import MaskDINOOutput, Prediction
-from maskdino.presets import get_config
 
 LOGGER = logging.getLogger("maskdino.predict")
 HALF_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -51,49 +45,6 @@ class ImagePrediction:
     result: dict | None = None  # the model's eval dict at the original size
     notes: list[str] = field(default_factory=list)  # conversions applied while decoding
     error: str | None = None
-
-
-def load_model(config: str | Config | None, weights: str | Path | None) -> tuple[Config, nn.Module]:
-    """The eval model of `config` (preset name, official YAML path, a run's config.yaml or Config) with
-    `weights` loaded.
-
-    weights: an official detectron2 `.pth`, our `.safetensors` or one of our training checkpoints; the last
-    two carry their config, used when `config` is None. None gives random weights (with a warning), for experiments only.
-    """
-    state, stored = None, None
-    if weights is not None:
-        weights = Path(weights)
-        if not weights.is_file():
-            raise FileNotFoundError(f"weights file not found: {weights}")
-        if is_safetensors(weights):
-            state, stored = read_weights(weights)
-        else:
-            stored = stored_config(weights)
-    if config is None:
-        if stored is None:
-            raise ValueError(
-                "no config given: pass a preset name or official YAML path (only our .safetensors "
-                "weights and training checkpoints carry their own config)"
-            )
-        cfg = stored
-    else:
-        cfg = copy.deepcopy(config) if isinstance(config, Config) else get_config(config)
-    model = build_model(cfg)
-    if state is not None:
-        try:
-            load_strict(model, state, str(weights))
-        except CheckpointMismatchError as err:
-            if stored is not None and stored.name != cfg.name:
-                raise CheckpointMismatchError(
-                    f"{weights} holds weights of preset {stored.name!r} but the config is {cfg.name!r}: "
-                    f"give --config {stored.name} or leave the config out to use the stored one.\n{err}"
-                ) from None
-            raise
-    elif weights is not None:
-        load_weights(model, weights)
-    else:
-        LOGGER.warning("no weights given: the model is randomly initialised and its predictions are noise")
-    return cfg, model.eval()
 
 
 def dataset_info(cfg: Config, dataset_json: str | Path | None = None) -> DatasetInfo:
@@ -179,7 +130,10 @@ def as_rgb_array(image: str | Path | np.ndarray | Image.Image) -> tuple[np.ndarr
 
 
 class Predictor:
-    """`Predictor("r50_ins_4s", "maskdino_r50.pth")(image)` -> the result dict at the image's size.
+    """`Predictor("maskdino-r50-coco-instance")(image)` -> the result dict at the image's size.
+
+    The model: a registry name (`maskdino zoo`) or `save_pretrained` folder alone, or a config (preset
+    name, official YAML path or Config) with `weights` (any source `load_weights` takes).
 
     Instance results keep the `top_k` best detections with score >= `score_threshold` (defaults keep
     the official 100). `half` ("fp16"/"bf16"/True = fp16) runs the network under autocast on a CUDA

@@ -22,7 +22,7 @@ from maskdino.checkpoints.backbone_weights import (
     published_weights,
     random_backbone_warning,
 )
-from maskdino.checkpoints.load import stored_config
+from maskdino.checkpoints.load import weights_config
 from maskdino.checkpoints.native import save_weights
 from maskdino.cli.main import build_parser
 from maskdino.cli.train import build_config
@@ -159,7 +159,7 @@ def test_backbone_weights_flag_sets_the_config_key_and_stored_configs_drop_it(tm
     assert cfg.model.backbone.weights == "R-50.pkl"
     # weights saved after training replace the backbone: their stored config must not re-read R-50.pkl
     path = save_weights(tmp_path / "w.safetensors", nn.Linear(2, 2), cfg)
-    assert stored_config(path).model.backbone.weights is None
+    assert weights_config(path).model.backbone.weights is None
 
 
 def test_random_backbone_warning_names_the_official_file():
@@ -168,7 +168,7 @@ def test_random_backbone_warning_names_the_official_file():
         assert published_weights(backbone) == published
         warning = random_backbone_warning(backbone)
         assert "TRAINING FROM A RANDOM BACKBONE" in warning and published.url in warning
-        assert f"--backbone-weights {published.file}" in warning
+        assert f"--backbone-weights {published.name}" in warning and published.file_name in warning
     assert (
         random_backbone_warning(get_config("r50_ins_4s", ["model.backbone.weights=R-50.pkl"]).model.backbone)
         is None
@@ -212,7 +212,7 @@ def test_empty_or_missing_weights_path_is_an_error_naming_the_key(tmp_path):
         ValueError, match=r"backbone weights path is empty.*model\.backbone\.weights=R-50\.pkl"
     ):
         build_model(get_config("demo", ["model.backbone.weights="]))
-    with pytest.raises(FileNotFoundError, match=r"nowhere\.pkl \(model\.backbone\.weights\)"):
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.pkl \(model\.backbone\.weights; registry names"):
         build_model(get_config("demo", [f"model.backbone.weights={tmp_path / 'nowhere.pkl'}"]))
 
 

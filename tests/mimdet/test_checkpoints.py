@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from maskdino.build import build_model
-from maskdino.mimdet.checkpoints import convert_mimdet_state_dict, load_mimdet_checkpoint
+from maskdino.checkpoints import CheckpointMismatchError, load_weights
+from maskdino.mimdet.checkpoints import convert_mimdet_state_dict
 from maskdino.presets import get_config
 from tests.mimdet.tiny import TINY_BENCHMARKING, tiny_detector
 
@@ -42,7 +43,7 @@ def test_official_inventory_converts_strictly(name: str, official_keys):
     # only the relative position indices (rebuilt from the window sizes) are dropped
     dropped = len(official) - len(converted)
     assert dropped == (2 if name.startswith("benchmarking") else 0)
-    load_mimdet_checkpoint(model, official)
+    load_weights(model, official)
 
 
 def test_renames_land_on_the_matching_modules():
@@ -82,11 +83,13 @@ def test_unknown_and_missing_keys_are_reported(official_keys):
     with pytest.raises(KeyError, match="roi_heads.keypoint_head.x"):
         convert_mimdet_state_dict({**official, "roi_heads.keypoint_head.x": torch.zeros(1)})
     incomplete = {k: v for k, v in official.items() if k != "backbone.bottom_up.encoder.norm.weight"}
-    with pytest.raises(ValueError, match=r"missing \(1\): \['backbone.norm.weight'\]"):
-        load_mimdet_checkpoint(model, incomplete)
+    with pytest.raises(
+        CheckpointMismatchError, match=r"missing in checkpoint \(1\):\n +backbone.norm.weight\n"
+    ):
+        load_weights(model, incomplete)
     large = meta_state(official_keys["mimdet_vit_large_mask_rcnn_fpn_sr_0p5_800_1333_4xdec_coco_3x"])
-    with pytest.raises(ValueError, match="shape mismatch"):
-        load_mimdet_checkpoint(model, large)
+    with pytest.raises(CheckpointMismatchError, match="shape mismatch(.|\n)*'mimdet_vit_l_sr05'"):
+        load_weights(model, large)
 
 
 def test_a_saved_detectron2_checkpoint_loads_with_its_values(tmp_path):
@@ -94,7 +97,7 @@ def test_a_saved_detectron2_checkpoint_loads_with_its_values(tmp_path):
     official = {_official_name(k): torch.randn(v.shape).to(v.dtype) for k, v in model.state_dict().items()}
     path = tmp_path / "model_final.pth"
     torch.save({"model": official, "iteration": 7}, path)
-    load_mimdet_checkpoint(model, path)
+    load_weights(model, path)
     ours = model.state_dict()
     torch.testing.assert_close(
         ours["fpn.inner_blocks.2.1.weight"], official["backbone.fpn_lateral4.norm.weight"]

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from maskdino.checkpoints.download import resolve_weights
 from maskdino.checkpoints.safe_pickle import load_pickle
+from maskdino.checkpoints.zoo import find_entry
 
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -32,16 +34,20 @@ class WeightsFile:
 
 
 def read_weights_file(path: str | Path) -> WeightsFile:
-    """Read `path` without executing pickled code; errors name the file and say what to do."""
+    """Read `path` (a file, or a registry name: `maskdino zoo`) without executing pickled code; errors name
+    the file and say what to do."""
     if str(path).strip() == "":
         raise ValueError(
             "the backbone weights path is empty: give a file (model.backbone.weights=R-50.pkl, or "
             "maskdino train --backbone-weights R-50.pkl), or leave it unset (model.backbone.weights=none)"
         )
+    if not Path(path).expanduser().exists() and find_entry(str(path)) is not None:
+        path = resolve_weights(path)  # a registry name: downloaded once, then read from the cache
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
-            f"backbone weights file not found: {path} (model.backbone.weights). docs/training.md lists where "
+            f"backbone weights file not found: {path} (model.backbone.weights; registry names are listed by "
+            "`maskdino zoo`). docs/training.md lists where "
             "each preset's file is published; it is only needed to start training, so a config stored with "
             "trained weights may drop it (model.backbone.weights=none)"
         )

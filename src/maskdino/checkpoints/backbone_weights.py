@@ -28,6 +28,7 @@ from maskdino.checkpoints.backbone_names import (
     file_layout,
     map_names,
 )
+from maskdino.checkpoints.zoo import ZooEntry, find_entry
 from maskdino.config import BackboneConfig
 
 logger = logging.getLogger(__name__)
@@ -42,35 +43,21 @@ class BackboneWeightsError(ValueError):
     """A backbone weights file that cannot initialise this model's backbone."""
 
 
-@dataclass(frozen=True)
-class PublishedWeights:
-    """The file an official config starts its backbone from, and where it is published."""
-
-    file: str
-    url: str
+def _published(name: str) -> ZooEntry:
+    entry = find_entry(name)
+    assert entry is not None and entry.kind == "backbone", name
+    return entry
 
 
-R50_TORCHVISION = PublishedWeights(
-    "R-50.pkl", "https://dl.fbaipublicfiles.com/detectron2/ImageNetPretrained/torchvision/R-50.pkl"
-)
-SWIN_L_22K = PublishedWeights(
-    "swin_large_patch4_window12_384_22k.pth",
-    "https://github.com/SwinTransformer/storage/releases/download/v1.0.0/swin_large_patch4_window12_384_22k.pth",
-)
-MAE_VIT_B_FULL = PublishedWeights(
-    "mae_pretrain_vit_base_full.pth",
-    "https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_base_full.pth",
-)
-MAE_VIT_L_FULL = PublishedWeights(
-    "mae_pretrain_vit_large_full.pth",
-    "https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_large_full.pth",
-)
-MAE_VIT_B = PublishedWeights(
-    "mae_pretrain_vit_base.pth", "https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_base.pth"
-)
+# the files the official configs start their backbones from (registry entries: `maskdino zoo`)
+R50_TORCHVISION = _published("resnet50-imagenet")
+SWIN_L_22K = _published("swin-large-in22k-384")
+MAE_VIT_B_FULL = _published("mae-vit-base-full")
+MAE_VIT_L_FULL = _published("mae-vit-large-full")
+MAE_VIT_B = _published("mae-vit-base")
 
 
-def published_weights(cfg: BackboneConfig) -> PublishedWeights | None:
+def published_weights(cfg: BackboneConfig) -> ZooEntry | None:
     """The published pretrained file for this backbone configuration (None when there is none)."""
     resnet, swin = cfg.resnet, cfg.swin
     if cfg.name == "resnet":
@@ -121,7 +108,8 @@ class BackboneWeightsReport:
 
 
 def load_backbone_weights(model: nn.Module, path: str | Path) -> BackboneWeightsReport:
-    """Load the pretrained backbone file `path` into `model.backbone`; see the module docstring."""
+    """Load the pretrained backbone file `path` (or registry name, `maskdino zoo`) into `model.backbone`;
+    see the module docstring."""
     backbone = getattr(model, "backbone", None)
     if not isinstance(backbone, nn.Module):
         raise TypeError(
@@ -246,9 +234,9 @@ def _caffe2_message(path: Path) -> str:
 def _fix_hint(backbone: nn.Module) -> str:
     family = backbone_family(backbone)
     files = {
-        "resnet": f"{R50_TORCHVISION.file} ({R50_TORCHVISION.url}) or torchvision's resnet50 .pth",
-        "swin": f"{SWIN_L_22K.file} ({SWIN_L_22K.url}) or its detectron2 .pkl",
-        "mae-vit": f"{MAE_VIT_B_FULL.file} ({MAE_VIT_B_FULL.url}) or {MAE_VIT_L_FULL.file} for ViT-L",
+        "resnet": f"{R50_TORCHVISION.file_name} ({R50_TORCHVISION.url}) or torchvision's resnet50 .pth",
+        "swin": f"{SWIN_L_22K.file_name} ({SWIN_L_22K.url}) or its detectron2 .pkl",
+        "mae-vit": f"{MAE_VIT_B_FULL.file_name} ({MAE_VIT_B_FULL.url}) or {MAE_VIT_L_FULL.file_name} for ViT-L",
     }
     return f"Pass the file made for this backbone, e.g. {files[family]}, or pick a preset made for the file."
 
@@ -275,8 +263,10 @@ def random_backbone_warning(cfg: BackboneConfig) -> str | None:
     rule = "=" * 100
     return (
         f"\n{rule}\nTRAINING FROM A RANDOM BACKBONE. The official recipe starts this {cfg.name} backbone from "
-        f"pretrained weights,\n{published.file}: {published.url}\nWithout them the results will be far below "
-        f"the paper's. Pass the file with\n  maskdino train ... --backbone-weights {published.file}\n"
-        f"or the config key model.backbone.weights={published.file} (docs/training.md lists each preset's file)."
+        f"pretrained weights,\n{published.file_name}: {published.url}\nWithout them the results will be far "
+        f"below the paper's. Pass the file (or its registry name, downloaded once) with\n"
+        f"  maskdino train ... --backbone-weights {published.name}\n"
+        f"or the config key model.backbone.weights={published.file_name} (docs/training.md lists each preset's "
+        "file)."
         f"\n{rule}"
     )

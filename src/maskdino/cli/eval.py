@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from maskdino.build import build_model
-from maskdino.checkpoints.load import load_weights, stored_config
+from maskdino.checkpoints.load import load_weights, weights_config
 from maskdino.cli.dataset_flags import add_dataset_arguments, apply_dataset_arguments
 from maskdino.cli.report import metric_tables
 from maskdino.data.catalog import build_dataset
@@ -29,10 +29,13 @@ def register(sub) -> None:
     parser = sub.add_parser("eval", help="evaluate weights on a dataset (COCO AP / PQ / mIoU)")
     parser.add_argument(
         "--config",
-        help="preset, official YAML path or a run's config.yaml (default: the one stored in --weights)",
+        help="preset, official YAML path or a run's config.yaml (default: the config that comes with --weights)",
     )
     parser.add_argument(
-        "--weights", required=True, help="our .safetensors, an official .pth or a training checkpoint"
+        "--weights",
+        required=True,
+        help="registry name (`maskdino zoo`), save_pretrained folder, our .safetensors, a training checkpoint "
+        "or an official .pth",
     )
     add_dataset_arguments(parser, ("val",))
     parser.add_argument(
@@ -49,9 +52,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = stored_config(args.weights) if args.config is None else get_config(args.config)
+    cfg = weights_config(args.weights) if args.config is None else get_config(args.config)
     if cfg is None:
-        raise ValueError(f"{args.weights} does not store a config: pass --config <preset>")
+        raise ValueError(f"{args.weights} does not say which model it holds: pass --config <preset>")
     cfg = cfg.apply_overrides(list(args.overrides))
     apply_dataset_arguments(cfg, args, ("val",))
     dataset = build_dataset(cfg, "test")

@@ -7,9 +7,9 @@ import importlib
 import logging
 import sys
 
-from maskdino.checkpoints.official import CheckpointMismatchError
+from maskdino.checkpoints.errors import WeightsError
 
-SUBCOMMANDS = ("demo", "presets", "train", "eval", "predict", "export", "convert", "score", "bench")
+SUBCOMMANDS = ("demo", "presets", "zoo", "train", "eval", "predict", "export", "convert", "score", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, KeyError, ValueError, FloatingPointError, CheckpointMismatchError) as err:
+    except (FileNotFoundError, KeyError, ValueError, FloatingPointError, WeightsError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"maskdino {args.command}: error: {message}", file=sys.stderr)
         return 2

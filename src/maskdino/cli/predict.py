@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from maskdino.checkpoints.official import CheckpointMismatchError
+from maskdino.checkpoints.errors import WeightsError
 from maskdino.data.records import DatasetInfo
 from maskdino.evaluation.results import instances_to_coco_results, panoptic_to_png, semantic_to_png, write_png
 from maskdino.predictor import ImagePrediction, Predictor
@@ -40,7 +40,9 @@ def register(sub) -> None:
         help="preset name, official YAML path or a run's config.yaml (default: the one stored in --weights)",
     )
     parser.add_argument(
-        "--weights", help="official .pth or our .safetensors (none: random weights, with a warning)"
+        "--weights",
+        help="registry name (`maskdino zoo`), save_pretrained folder, our .safetensors, a training checkpoint "
+        "or an official .pth (none: random weights, with a warning)",
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument(
@@ -196,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             dataset_json=args.dataset_json,
         )
-    except CheckpointMismatchError as err:
+    except WeightsError as err:
         return _error(str(err))
     out_dir = Path(args.output)
     writer = ResultWriter(out_dir, predictor.info, args.overlay_threshold, not args.no_overlays)

@@ -30,7 +30,11 @@ def register(sub) -> None:
         "--output", required=True, help="output folder: config.yaml, checkpoints, metrics, events"
     )
     add_dataset_arguments(parser, ("train", "val"))
-    parser.add_argument("--weights", help="initial weights: official .pth or our .safetensors (fine-tuning)")
+    parser.add_argument(
+        "--weights",
+        help="initial weights (fine-tuning; class heads re-initialised if the class count differs): registry "
+        "name (`maskdino zoo`), save_pretrained folder, our .safetensors or an official .pth",
+    )
     parser.add_argument(
         "--backbone-weights",
         help="pretrained backbone file the recipe starts from (R-50.pkl, torchvision/Swin/MAE .pth); "

@@ -175,7 +175,9 @@ def evaluate_model(
         logger.info(
             "evaluation of %s (%d images):\n%s", dataset.info.name, len(dataset), summary_table(metrics)
         )
-    return _gather(metrics)[0] if world > 1 else metrics
+    metrics = _gather(metrics)[0] if world > 1 else metrics
+    model.last_evaluation = metrics  # what save_pretrained writes into the model card
+    return metrics
 
 
 def _metrics(

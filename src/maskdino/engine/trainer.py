@@ -28,6 +28,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from maskdino.build import build_model
 from maskdino.checkpoints.backbone_weights import random_backbone_warning
+from maskdino.checkpoints.download import resolve_weights
+from maskdino.checkpoints.load import load_weights
 from maskdino.checkpoints.native import save_weights
 from maskdino.config import Config
 from maskdino.data import build_dataset, build_train_loader
@@ -45,7 +47,6 @@ from maskdino.engine.distributed import (
 )
 from maskdino.engine.ema import ModelEMA
 from maskdino.engine.evaluator import evaluate_model
-from maskdino.engine.finetune import load_pretrained
 from maskdino.engine.logging import MetricWindow, TrainingLogger
 from maskdino.engine.optim import (
     amp_settings,
@@ -126,6 +127,8 @@ class Trainer:
         logger.info("%s", self.layout.describe())
         self.val_set = self._validation_set()
 
+        if cfg.model.backbone.weights is not None:
+            _fetch_once(cfg.model.backbone.weights, dist_info)
         self.model = build_model(cfg).to(self.device)
         if dist_info.world_size > 1 and self.device.type == "cuda":
             # batch statistics over every GPU, as the official SyncBN configs train (frozen BN is untouched)
@@ -140,7 +143,8 @@ class Trainer:
         self.rng_to_restore: dict[str, Any] | None = None
         state = self._resume_state() if resume else None
         if state is None and weights is not None:
-            load_pretrained(self.model, weights)
+            _fetch_once(weights, dist_info)
+            load_weights(self.model, weights, reinit_class_heads=True, progress=dist_info.is_main)
             if cfg.model.backbone.weights is not None:
                 logger.info("--weights %s replaced the backbone loaded from model.backbone.weights", weights)
         elif state is not None and weights is not None:
@@ -387,3 +391,12 @@ def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = 
         elif a != b and f"{prefix}{key}" != "output_dir":
             differences.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return differences
+
+
+def _fetch_once(source: str, dist_info: DistInfo) -> None:
+    """Under several processes, rank 0 downloads a registry file (a local path is left as it is) while the
+    others wait, so that every rank then reads the cached file."""
+    if dist_info.world_size > 1:
+        if dist_info.is_main:
+            resolve_weights(source)
+        torch.distributed.barrier()

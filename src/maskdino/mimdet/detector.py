@@ -25,6 +25,7 @@ from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from maskdino.backbones.mimdet import LEVELS
+from maskdino.checkpoints.pretrained import PretrainedMixin
 from maskdino.config import ModelConfig, SolverConfig
 from maskdino.mimdet.heads import BoxHead, BoxPredictor, MaskHead, MaskPredictor, MultiLevelRoIAlign
 from maskdino.mimdet.optim import optimizer_param_groups
@@ -34,7 +35,7 @@ POOLED_LEVELS = ("p2", "p3", "p4", "p5")
 POOLED_STRIDES = (4, 8, 16, 32)
 
 
-class MIMDetMaskRCNN(nn.Module):
+class MIMDetMaskRCNN(PretrainedMixin, nn.Module):
     """Mask R-CNN FPN over a backbone giving res2..res5 and `output_shape()` {level: (channels, stride)}.
 
     Heads follow `model_cfg.mask_rcnn`; classes, pixel statistics, padding and detections per image come
