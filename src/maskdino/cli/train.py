@@ -36,7 +36,15 @@ def register(sub) -> None:
     parser.add_argument("--val-images", help="image folder of --val-json")
     parser.add_argument("--weights", help="initial weights: official .pth or our .safetensors (fine-tuning)")
     parser.add_argument(
-        "--resume", action="store_true", help="continue from the output folder's last checkpoint"
+        "--resume",
+        action="store_true",
+        help="continue the run in --output from its newest checkpoint that loads",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the previous run's files in --output and start over (without it, or --resume, "
+        "a folder holding a run is refused)",
     )
     parser.add_argument("--device", help="torch device (default: this process's GPU, else CPU)")
     parser.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
@@ -91,7 +99,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     try:
         result = train(
-            cfg, resume=args.resume, weights=args.weights, device=args.device, progress=not args.no_progress
+            cfg,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            weights=args.weights,
+            device=args.device,
+            progress=not args.no_progress,
         )
     except FloatingPointError as err:
         print(f"maskdino train: {err}", file=sys.stderr)

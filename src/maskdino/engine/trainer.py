@@ -29,8 +29,10 @@ from torch.nn.parallel import DistributedDataParallel
 from maskdino.build import build_model
 from maskdino.checkpoints.native import save_weights
 from maskdino.config import Config
+from maskdino.config_validation import validate_config
 from maskdino.data import build_dataset, build_train_loader
 from maskdino.data.records import DatasetInfo, LoadedDataset
+from maskdino.devices import resolve_device
 from maskdino.engine.checkpointer import Checkpointer, capture_rng_state, restore_rng_state, seed_all
 from maskdino.engine.distributed import (
     DistInfo,
@@ -51,6 +53,7 @@ from maskdino.engine.optim import (
     build_scheduler,
     clip_and_step,
 )
+from maskdino.engine.run_folder import claim_run_folder
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +74,15 @@ def train(
     cfg: Config,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     weights: str | Path | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train `cfg`'s model on its datasets into `cfg.output_dir`.
 
-    `resume` continues from the output folder's last checkpoint (a fresh start when there is none);
+    `resume` continues from the output folder's newest checkpoint that loads (a fresh start when there is
+    none); without it a folder holding another run is refused, unless `overwrite` deletes that run first.
     `weights` (official .pth or our .safetensors) initialises a fresh run, re-initialising the class heads
     when the class count differs. Under torchrun every process calls this; rank 0 writes the outputs.
     """
@@ -87,7 +92,16 @@ def train(
     if not dist_info.is_main:
         package_logger.setLevel(logging.WARNING)
     try:
-        return Trainer(cfg, dist_info, resume=resume, weights=weights, device=device, progress=progress).run()
+        trainer = Trainer(
+            cfg,
+            dist_info,
+            resume=resume,
+            overwrite=overwrite,
+            weights=weights,
+            device=device,
+            progress=progress,
+        )
+        return trainer.run()
     finally:
         package_logger.setLevel(level)
         cleanup(dist_info)
@@ -116,15 +130,19 @@ class Trainer:
         cfg: Config,
         dist_info: DistInfo,
         resume: bool = False,
+        overwrite: bool = False,
         weights: str | Path | None = None,
         device: str | torch.device | None = None,
         progress: bool = True,
     ) -> None:
-        self.cfg = cfg = Config.from_dict(copy.deepcopy(cfg.to_dict()))  # the caller's config is left alone
+        # a copy: the caller's config is left alone
+        self.cfg = cfg = validate_config(Config.from_dict(copy.deepcopy(cfg.to_dict())), training=True)
         self.dist = dist_info
-        self.device = torch.device(device) if device is not None else _default_device(dist_info)
+        self.device = resolve_device(device, dist_info.local_rank)
         self.output_dir = Path(cfg.output_dir)
         self.progress = progress
+        self.checkpointer = Checkpointer(self.output_dir, cfg.solver.keep_last_checkpoints)
+        claim_run_folder(self.checkpointer, resume, overwrite, dist_info.is_main)
         seed_all(cfg.seed + dist_info.rank)
 
         self.train_set = build_dataset(cfg, "train")
@@ -146,7 +164,6 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg.solver)
         self.amp = amp_settings(cfg.solver, self.device)
         self.scaler = build_grad_scaler(self.amp)
-        self.checkpointer = Checkpointer(self.output_dir, cfg.solver.keep_last_checkpoints)
         self.iteration = 0
         self.last_checkpoint: Path | None = None
         self.rng_to_restore: dict[str, Any] | None = None
@@ -181,13 +198,14 @@ class Trainer:
         return build_dataset(cfg, "test")
 
     def _resume_state(self) -> dict[str, Any] | None:
-        path = self.checkpointer.last()
-        if path is None:
+        found = self.checkpointer.load_latest()
+        if found is None:
             logger.info("--resume: no checkpoint in %s yet, starting from iteration 0", self.output_dir)
             return None
+        path, state = found
         logger.info("resuming from %s", path)
         self.last_checkpoint = path
-        return self.checkpointer.load(path)
+        return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
         differences = _config_differences(state.get("config", {}), self.cfg.to_dict())
@@ -360,12 +378,6 @@ class Trainer:
             restore_rng_state(rng)
         logger.info("evaluation at iteration %d: %s", self.iteration, results)
         return results
-
-
-def _default_device(dist_info: DistInfo) -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", dist_info.local_rank)
-    return torch.device("cpu")
 
 
 def _flatten(prefix: str, values: dict[str, Any]) -> dict[str, float]:
