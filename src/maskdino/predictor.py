@@ -25,16 +25,19 @@ from maskdino.checkpoints.load import load_weights, stored_config
 from maskdino.checkpoints.native import is_safetensors, read_weights
 from maskdino.checkpoints.official import CheckpointMismatchError, load_strict
 from maskdino.config import Config
+from maskdino.config_validation import validate_config
 from maskdino.data.augmentations import resize_shortest_edge
 from maskdino.data.catalog import standard_info
 from maskdino.data.coco import coco_info_from_categories, read_json
 from maskdino.data.image_io import ImageReadError, load_rgb_image
 from maskdino.data.records import DatasetInfo
 from maskdino.data.transforms import Resize
+from maskdino.devices import resolve_device
 from maskdino.image_batch import MIN_SIDE
 from maskdino.model import MaskDINO
 from maskdino.outputs import MaskDINOOutput, Prediction
 from maskdino.presets import get_config
+from maskdino.utils.file_access import check_readable
 
 LOGGER = logging.getLogger("maskdino.predict")
 HALF_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -60,9 +63,7 @@ def load_model(config: str | Config | None, weights: str | Path | None) -> tuple
     """
     state, stored = None, None
     if weights is not None:
-        weights = Path(weights)
-        if not weights.is_file():
-            raise FileNotFoundError(f"weights file not found: {weights}")
+        weights = check_readable(weights, "weights file")
         if is_safetensors(weights):
             state, stored = read_weights(weights)
         else:
@@ -76,7 +77,7 @@ def load_model(config: str | Config | None, weights: str | Path | None) -> tuple
         cfg = stored
     else:
         cfg = copy.deepcopy(config) if isinstance(config, Config) else get_config(config)
-    model = build_model(cfg)
+    model = build_model(validate_config(cfg, training=False))
     if state is not None:
         try:
             load_strict(model, state, str(weights))
@@ -164,9 +165,7 @@ class Predictor:
         top_k: int | None = None,
         dataset_json: str | Path | None = None,
     ):
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device} requested but CUDA is not available; use --device cpu")
+        self.device = resolve_device(device)
         if half is True:
             half = "fp16"
         if half and half not in HALF_DTYPES:

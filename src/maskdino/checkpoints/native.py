@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from maskdino.config import Config
+from maskdino.utils.file_access import check_readable
 
 FORMAT = "maskdino"
 
@@ -35,9 +36,7 @@ def save_weights(path: str | Path, model: nn.Module, cfg: Config) -> Path:
 
 def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], Config | None]:
     """(state dict, config stored with it or None) of a safetensors file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
+    path = check_readable(path, "weights file")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
