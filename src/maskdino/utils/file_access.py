@@ -7,6 +7,7 @@ truncated file.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -36,14 +37,14 @@ def check_readable(path: str | Path, what: str = "file") -> Path:
     return path
 
 
-def check_output_dir(path: str | Path, option: str = "--output") -> Path:
-    """Create the folder `path` if needed and write a probe file into it."""
+def check_output_dir(path: str | Path, option: str = "--output", label: str | None = None) -> Path:
+    """Create the folder `path` if needed and write a probe file into it; `label` names it in messages
+    (default: `<option> <path>`)."""
     path = Path(path)
+    label = label or f"{option} {path}"
     try:
         if path.exists() and not path.is_dir():
-            raise OutputLocationError(
-                f"{option} {path} is a file, not a folder; choose a folder for {option}"
-            )
+            raise OutputLocationError(f"{label} is a file, not a folder; choose another {option}")
         path.mkdir(parents=True, exist_ok=True)
         probe = temporary_path(path / ".write_check")
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -51,9 +52,12 @@ def check_output_dir(path: str | Path, option: str = "--output") -> Path:
     except OutputLocationError:
         raise
     except OSError as err:
+        reason = err.strerror or str(err)
+        if err.errno == errno.ENOTDIR:
+            reason += " (part of the path is a file)"
         raise OutputLocationError(
-            f"cannot write to {option} {path}: {err.strerror or err}; choose another {option} or make the "
-            f"folder writable (chmod u+w, or check the disk is mounted read-write)"
+            f"cannot write to {label}: {reason}; choose another {option} or make the folder writable "
+            f"(chmod u+w, or check the disk is mounted read-write and has space)"
         ) from None
     return path
 
@@ -65,7 +69,7 @@ def check_output_file(path: str | Path, option: str = "--output") -> Path:
         raise OutputLocationError(
             f"{option} {path} is a folder; give a file name, e.g. {path / 'model.onnx'}"
         )
-    check_output_dir(path.parent, option=f"the folder of {option}")
+    check_output_dir(path.parent, option, label=f"the folder {path.parent} of {option} {path}")
     if path.exists() and not os.access(path, os.W_OK):
         raise OutputLocationError(
             f"cannot overwrite {option} {path}: permission denied ({_owner_and_mode(path)}); "
