@@ -67,6 +67,14 @@ def test_a_second_run_is_refused_then_resumed_past_a_damaged_checkpoint_then_ove
     code, _, err = _train(maskdino, out, "--resume", "--overwrite")
     assert code == 2 and "give only one" in err
 
+    # --overwrite deletes only once the new run is ready: a run that fails to start leaves the old one
+    code, _, err = maskdino(
+        "train", "--config", "demo", "--output", out, "--train-json", COCO / "instances.json",
+        "--train-images", COCO, "--overwrite", "--weights", tmp_path / "nope.safetensors", *TINY,
+    )  # fmt: skip
+    assert code == 2 and "weights file not found" in err
+    assert _logged_iterations(out) == [1, 2, 3] and (out / "model_final.safetensors").is_file()
+
     (out / "notes.txt").write_text("the user's own file")
     assert _train(maskdino, out, "--overwrite", "solver.max_iter=1", "solver.log_period=1")[0] == 0
     assert sorted(p.name for p in out.glob("checkpoint_*.pt")) == ["checkpoint_0000001.pt"]

@@ -75,8 +75,10 @@ def clear_previous_run(directory: str | Path) -> list[Path]:
 
 
 def claim_run_folder(checkpointer: Checkpointer, resume: bool, overwrite: bool, is_main: bool) -> None:
-    """Before any work: the output folder is writable and holds no other run (`overwrite` deletes it,
-    `resume` removes what killed writes left). The main process decides; every process raises its error."""
+    """Before any work: the output folder is writable and holds no other run unless `resume` or `overwrite`
+    is given (`resume` removes what killed writes left; with `overwrite` the trainer calls
+    `clear_previous_run` once the new run is ready to write, so a run that fails to start deletes nothing).
+    The main process decides; every process raises its error."""
     directory = checkpointer.directory
     error: Exception | None = None
     if is_main:
@@ -85,9 +87,7 @@ def claim_run_folder(checkpointer: Checkpointer, resume: bool, overwrite: bool, 
             problem = run_folder_problem(directory, resume, overwrite)
             if problem is not None:
                 raise RunFolderError(problem)
-            if overwrite:
-                clear_previous_run(directory)
-            elif resume:
+            if resume:
                 checkpointer.remove_stale_temporary_files()
         except (OSError, ValueError) as err:
             error = err

@@ -53,7 +53,7 @@ from maskdino.engine.optim import (
     build_scheduler,
     clip_and_step,
 )
-from maskdino.engine.run_folder import claim_run_folder
+from maskdino.engine.run_folder import claim_run_folder, clear_previous_run
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +185,8 @@ class Trainer:
         if self.ema is not None and state is not None and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         if dist_info.is_main:
+            if overwrite:  # only now: a run that failed to start (bad json, weights...) deleted nothing
+                clear_previous_run(self.output_dir)
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
