@@ -19,7 +19,7 @@ from maskdino.utils.atomic import atomic_write
 
 def test_keeps_the_last_k_and_points_at_the_newest(tmp_path: Path) -> None:
     checkpointer = Checkpointer(tmp_path, keep_last=2)
-    assert checkpointer.last() is None
+    assert checkpointer.load_latest() is None
     for iteration in (10, 20, 30):
         checkpointer.save(iteration, {"iteration": iteration, "w": torch.full((2,), float(iteration))})
     assert sorted(p.name for p in tmp_path.iterdir()) == [
@@ -27,8 +27,9 @@ def test_keeps_the_last_k_and_points_at_the_newest(tmp_path: Path) -> None:
         "checkpoint_0000030.pt",
         "last_checkpoint",
     ]  # no temporary files left behind
-    assert checkpointer.last() == tmp_path / "checkpoint_0000030.pt"
-    assert Checkpointer.load(checkpointer.last())["w"].tolist() == [30.0, 30.0]
+    assert (tmp_path / "last_checkpoint").read_text() == "checkpoint_0000030.pt\n"
+    path, state = checkpointer.load_latest()
+    assert path == tmp_path / "checkpoint_0000030.pt" and state["w"].tolist() == [30.0, 30.0]
 
 
 def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path: Path) -> None:
@@ -37,7 +38,7 @@ def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path: Path) ->
     with pytest.raises(Exception):  # noqa: B017 (pickling a lambda fails inside torch.save)
         checkpointer.save(2, {"bad": lambda: None})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_0000001.pt", "last_checkpoint"]
-    assert checkpointer.last().name == "checkpoint_0000001.pt"
+    assert checkpointer.load_latest()[0].name == "checkpoint_0000001.pt"
 
 
 def test_unsafe_or_broken_files_are_refused(tmp_path: Path) -> None:
@@ -45,8 +46,8 @@ def test_unsafe_or_broken_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot read training checkpoint"):
         Checkpointer.load(tmp_path / "unsafe.pt")
     (tmp_path / "last_checkpoint").write_text("checkpoint_0000005.pt\n")
-    with pytest.raises(FileNotFoundError, match="checkpoint_0000005.pt"):
-        Checkpointer(tmp_path, 1).last()
+    with pytest.raises(ValueError, match=r"checkpoint_0000005\.pt: training checkpoint not found"):
+        Checkpointer(tmp_path, 1).load_latest()
 
 
 def test_rng_state_round_trips_through_a_weights_only_file(tmp_path: Path) -> None:

@@ -49,16 +49,6 @@ class Checkpointer:
         logger.info("saved checkpoint %s", path)
         return path
 
-    def last(self) -> Path | None:
-        """The checkpoint `last_checkpoint` names, or None when there is none yet."""
-        pointer = self.directory / POINTER
-        if not pointer.is_file():
-            return None
-        path = self.directory / pointer.read_text().strip()
-        if not path.is_file():
-            raise FileNotFoundError(f"{pointer} names {path.name}, which does not exist in {self.directory}")
-        return path
-
     def checkpoints(self) -> list[Path]:
         """Every `checkpoint_<iteration>.pt` in the folder, newest (highest iteration) first."""
         if not self.directory.is_dir():
