@@ -56,7 +56,7 @@ def run_demo(output: str | Path, overrides: list[str] | None = None, device: str
             *(overrides or []),
         ],
     )
-    result = train(cfg, device=device)
+    result = train(cfg, device=device, overwrite=True)  # a new demo replaces the previous one in `output`
     model = load_weights(build_model(cfg), result.final_weights).to(device)
     held_out = evaluate_model(model, cfg, output_dir=output / "eval_heldout")
     seen = load_coco_instances(cfg.data.train_json, cfg.data.train_images)

@@ -27,6 +27,7 @@ from maskdino.data.custom import dataset_files
 from maskdino.data.image_io import ImageReadError, load_rgb_image
 from maskdino.data.records import DatasetInfo
 from maskdino.data.transforms import Resize
+from maskdino.devices import resolve_device
 from maskdino.image_batch import MIN_SIDE
 from maskdino.model import MaskDINO
 from maskdino.outputs import MaskDINOOutput, Prediction
@@ -150,9 +151,7 @@ class Predictor:
         top_k: int | None = None,
         dataset_json: str | Path | None = None,
     ):
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device} requested but CUDA is not available; use --device cpu")
+        self.device = resolve_device(device)
         if half is True:
             half = "fp16"
         if half and half not in HALF_DTYPES:

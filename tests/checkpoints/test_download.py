@@ -127,7 +127,7 @@ def test_an_unwritable_cache_is_a_clear_error_and_a_filled_one_still_works(tmp_p
     blocked = tmp_path / "a_file"
     blocked.write_text("")
     monkeypatch.setenv("MASKDINO_HOME", str(blocked / "cache"))  # cannot be created, even by root
-    with pytest.raises(DownloadError, match=r"cannot write to the weights cache .*a_file.*set MASKDINO_HOME"):
+    with pytest.raises(DownloadError, match=r"cannot write to the weights cache .*a_file.*Set MASKDINO_HOME"):
         load_weights(build_model(demo_config()), PANOPTIC.name)
     filled = tmp_path / "shared"
     filled.mkdir()

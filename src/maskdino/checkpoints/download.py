@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +20,8 @@ from tqdm import tqdm
 
 from maskdino.checkpoints.errors import DownloadError
 from maskdino.checkpoints.zoo import ZooEntry, close_names, find_entry
+from maskdino.utils.atomic import atomic_write
+from maskdino.utils.file_access import check_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -86,16 +87,15 @@ def fetch_entry(entry: ZooEntry, progress: bool = True, force: bool = False) -> 
 def download(url: str, path: Path, progress: bool = True) -> Path:
     """Fetch `url` into `path` atomically, checking the size against the server's Content-Length."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        check_output_dir(path.parent, "MASKDINO_HOME", f"the weights cache {path.parent}")
     except OSError as err:
         raise DownloadError(
-            f"cannot write to the weights cache {path.parent} ({err.strerror or err}): set MASKDINO_HOME to a "
-            f"writable folder, or download {url} yourself and pass the file's path"
+            f"{err}. Set MASKDINO_HOME to a writable folder, or download {url} yourself and pass the file's path"
         ) from None
     logger.info("downloading %s to %s", url, path)
-    try:
-        with os.fdopen(fd, "wb") as out:
+
+    def fetch(tmp: str) -> None:
+        with open(tmp, "wb") as out:
             expected = _copy(url, out, path.name, progress)
         received = os.path.getsize(tmp)
         if expected is not None and received != expected:
@@ -103,11 +103,8 @@ def download(url: str, path: Path, progress: bool = True) -> Path:
                 f"the download of {url} stopped after {received} of {expected} bytes (the server closed the "
                 "connection); nothing was kept, run the command again to retry"
             )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+
+    return atomic_write(path, fetch)
 
 
 def _copy(url: str, out, label: str, progress: bool) -> int | None:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -15,6 +13,8 @@ from torch import nn
 
 from maskdino.checkpoints.errors import UnreadableCheckpointError
 from maskdino.config import Config
+from maskdino.utils.atomic import atomic_write
+from maskdino.utils.file_access import check_readable
 
 FORMAT = "maskdino"
 FOLDER_WEIGHTS = "model.safetensors"
@@ -22,26 +22,19 @@ FOLDER_CONFIG = "config.json"
 
 
 def save_weights(path: str | Path, model: nn.Module, cfg: Config) -> Path:
-    """Write `model`'s state dict and `cfg` atomically (temporary file + rename)."""
+    """Write `model`'s state dict and `cfg` atomically (temporary file + rename), with the umask's permissions."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": FORMAT, "config": cfg.to_json()})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(
+        path, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT, "config": cfg.to_json()})
+    )
     return path
 
 
 def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], Config | None]:
     """(state dict, config stored with it or None) of a safetensors file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
+    path = check_readable(path, "weights file")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}

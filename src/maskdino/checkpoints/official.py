@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from maskdino.checkpoints.errors import CheckpointMismatchError, UnreadableCheckpointError
+from maskdino.utils.file_access import check_readable
 
 # (official prefix, our prefix), first match wins
 PREFIX_MOVES: list[tuple[str, str]] = [
@@ -66,9 +67,7 @@ DROPPED = re.compile(r"^criterion\.empty_weight$")
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of an official `.pth` (`{"model": state_dict}` or a bare state dict), without executing
     pickled code (`weights_only=True`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+    path = check_readable(path, "checkpoint")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt files and unsafe pickles both land here

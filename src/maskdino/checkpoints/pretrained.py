@@ -25,6 +25,7 @@ from maskdino.checkpoints.errors import CheckpointMismatchError
 from maskdino.checkpoints.load import load_weights, model_entry, registry_entry, weights_config
 from maskdino.checkpoints.native import FOLDER_CONFIG, FOLDER_WEIGHTS, save_weights
 from maskdino.config import Config
+from maskdino.config_validation import validate_config
 from maskdino.presets import get_config, resolve_preset
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def load_model(config: str | Config | None, weights: str | Path | None) -> tuple
         cfg = stored
     else:
         cfg = copy.deepcopy(config) if isinstance(config, Config) else get_config(config)
-    model = build_model(cfg)
+    model = build_model(validate_config(cfg, training=False))
     if weights is None:
         logger.warning("no weights given: the model is randomly initialised and its predictions are noise")
         return cfg, model.eval()

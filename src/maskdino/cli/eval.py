@@ -12,17 +12,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from maskdino.build import build_model
+from maskdino.checkpoints.download import resolve_weights
 from maskdino.checkpoints.load import load_weights, weights_config
 from maskdino.cli.dataset_flags import add_dataset_arguments, apply_dataset_arguments
 from maskdino.cli.report import metric_tables
+from maskdino.config_validation import validate_config
 from maskdino.data.catalog import build_dataset
 from maskdino.data.task import adopt_dataset
+from maskdino.devices import resolve_device
 from maskdino.engine.evaluator import evaluate_model
 from maskdino.evaluation.coco import IOU_TYPES
 from maskdino.presets import get_config
+from maskdino.utils.file_access import check_output_dir
 
 
 def register(sub) -> None:
@@ -45,21 +47,25 @@ def register(sub) -> None:
         help="COCO AP to report for instance data (default: bbox and segm, or bbox alone for boxes-only data)",
     )
     parser.add_argument("--output", default="runs/eval", help="where metrics.json and results files go")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the GPU if there is one, else cpu)")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("overrides", nargs="*", help="config overrides key=value")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    check_output_dir(args.output)
+    resolve_weights(args.weights)  # a missing file or failed download stops here, before any work
     cfg = weights_config(args.weights) if args.config is None else get_config(args.config)
     if cfg is None:
         raise ValueError(f"{args.weights} does not say which model it holds: pass --config <preset>")
     cfg = cfg.apply_overrides(list(args.overrides))
     apply_dataset_arguments(cfg, args, ("val",))
+    validate_config(cfg, training=False)
     dataset = build_dataset(cfg, "test")
     adopt_dataset(cfg, dataset, "test")  # post-processing of the dataset's task, class count checked
-    model = load_weights(build_model(cfg), args.weights).to(args.device)
+    model = load_weights(build_model(cfg), args.weights).to(device)
     metrics = evaluate_model(
         model, cfg, dataset, output_dir=args.output, batch_size=args.batch_size, iou_types=args.iou_types
     )

@@ -26,6 +26,7 @@ from maskdino.checkpoints.errors import WeightsError
 from maskdino.data.records import DatasetInfo
 from maskdino.evaluation.results import instances_to_coco_results, panoptic_to_png, semantic_to_png, write_png
 from maskdino.predictor import ImagePrediction, Predictor
+from maskdino.utils.file_access import check_output_dir
 from maskdino.visualize import draw_result
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -188,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
     paths, failures = collect_inputs(args.inputs)
     if not paths:
         return _error("no images to predict:\n  " + "\n  ".join(failures))
+    out_dir = check_output_dir(args.output)
     try:
         predictor = Predictor(
             args.config,
@@ -200,7 +202,6 @@ def run(args: argparse.Namespace) -> int:
         )
     except WeightsError as err:
         return _error(str(err))
-    out_dir = Path(args.output)
     writer = ResultWriter(out_dir, predictor.info, args.overlay_threshold, not args.no_overlays)
     names, ids = output_names(paths), image_ids(paths)
     progress = tqdm(

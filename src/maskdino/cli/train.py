@@ -41,7 +41,15 @@ def register(sub) -> None:
         "sets model.backbone.weights (--weights and --resume replace it)",
     )
     parser.add_argument(
-        "--resume", action="store_true", help="continue from the output folder's last checkpoint"
+        "--resume",
+        action="store_true",
+        help="continue the run in --output from its newest checkpoint that loads",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the previous run's files in --output and start over (without it, or --resume, "
+        "a folder holding a run is refused)",
     )
     parser.add_argument("--device", help="torch device (default: this process's GPU, else CPU)")
     parser.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
@@ -73,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     try:
         result = train(
-            cfg, resume=args.resume, weights=args.weights, device=args.device, progress=not args.no_progress
+            cfg,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            weights=args.weights,
+            device=args.device,
+            progress=not args.no_progress,
         )
     except FloatingPointError as err:
         print(f"maskdino train: {err}", file=sys.stderr)

@@ -1,12 +1,14 @@
 """COCO-format instance annotations (the official COCO json or any custom json with its own categories).
 
 Categories are remapped to contiguous labels in ascending id order, names kept (detectron2's
-`load_coco_json`). An annotation without `segmentation` is kept as a box-only target (`segmentation`
-None): a json of boxes trains a detector, a mixed json trains each annotation on what it has.
-Annotations that cannot be used are dropped and counted per kind instead of raising: polygons with
-fewer than 3 points or no area, zero-area or out-of-image boxes, unknown category ids. Crowd annotations
-are kept (the evaluator needs them) but flagged; the mapper leaves them out of the training targets, as
-the official mapper does.
+`load_coco_json`). The whole json is checked before any training or inference: image ids that repeat
+are an error (the annotations of one image would be given to the other). An annotation without
+`segmentation` is kept as a box-only target (`segmentation` None): a json of boxes trains a detector, a
+mixed json trains each annotation on what it has. Annotations that cannot be used are dropped and counted
+per kind instead of raising: polygons with fewer than 3 points or no area, RLE masks whose size is not
+their image's, zero-area or out-of-image boxes, unknown category ids, and image ids that no image has.
+Crowd annotations are kept (the evaluator needs them) but flagged; the mapper leaves them out of the
+training targets, as the official mapper does.
 """
 
 from __future__ import annotations
@@ -69,12 +71,16 @@ def coco_instances_from_data(
             )
         info = dataclasses.replace(info, class_names=tuple(class_names))
     label_of = info.contiguous_ids()
-
-    annotations_by_image: dict[Any, list[dict]] = {}
-    for ann in data["annotations"]:
-        annotations_by_image.setdefault(ann.get("image_id"), []).append(ann)
+    check_unique_image_ids(data["images"], json_path)
 
     tally = BadInputTally()
+    image_ids = {image["id"] for image in data["images"]}
+    annotations_by_image: dict[Any, list[dict]] = {}
+    for ann in data["annotations"]:
+        if ann.get("image_id") not in image_ids:
+            tally.add("orphan_annotation", f"annotation {ann.get('id')}: image_id {ann.get('image_id')}")
+            continue
+        annotations_by_image.setdefault(ann.get("image_id"), []).append(ann)
     records = []
     for image in data["images"]:
         file_name = image_root / image["file_name"]
@@ -118,6 +124,23 @@ def coco_instances_from_data(
     )
 
 
+def check_unique_image_ids(images: list[dict[str, Any]], json_path: Path) -> None:
+    """Two images with one id would share (and mislabel) each other's annotations: refuse the json."""
+    files_of: dict[Any, list[str]] = {}
+    for image in images:
+        if "id" not in image:
+            raise ValueError(f"{json_path}: image {image.get('file_name', image)!r} has no 'id'")
+        files_of.setdefault(image["id"], []).append(str(image.get("file_name")))
+    repeated = {i: files for i, files in files_of.items() if len(files) > 1}
+    if repeated:
+        shown = "; ".join(f"id {i}: {', '.join(files)}" for i, files in list(repeated.items())[:5])
+        more = f" (and {len(repeated) - 5} more ids)" if len(repeated) > 5 else ""
+        raise ValueError(
+            f"{json_path} gives one image id to several images ({shown}){more}; their annotations cannot be "
+            f"told apart. Give every image its own id and point each annotation's image_id at the right one"
+        )
+
+
 def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"annotation json not found: {path}")
@@ -143,8 +166,12 @@ def _parse_annotation(
         tally.add("unknown_category", f"{where}: category_id {ann.get('category_id')}")
         return None
     segmentation = None
-    if ann.get("segmentation"):  # without one the annotation trains the box and class only
-        segmentation = _parse_segmentation(ann["segmentation"], height, width)
+    raw = ann.get("segmentation")
+    if raw:  # without one the annotation trains the box and class only
+        if isinstance(raw, dict) and list(raw.get("size", [])) != [height, width]:
+            tally.add("rle_size_mismatch", f"{where}: RLE size {raw.get('size')}, image [{height}, {width}]")
+            return None
+        segmentation = _parse_segmentation(raw, height, width)
         if segmentation is None:
             tally.add("empty_polygon", where)
             return None
@@ -174,8 +201,6 @@ def _parse_annotation(
 def _parse_segmentation(segmentation: Any, height: int, width: int) -> list[list[float]] | dict | None:
     """Valid polygons (>= 3 points, non-zero area) or a compressed RLE of the image's size, else None."""
     if isinstance(segmentation, dict):
-        if list(segmentation.get("size", [])) != [height, width]:
-            return None
         if isinstance(segmentation.get("counts"), list):
             return mask_util.frPyObjects(segmentation, height, width)
         return segmentation

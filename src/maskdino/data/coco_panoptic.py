@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from maskdino.data.coco import coco_info_from_categories, read_json
+from maskdino.data.coco import check_unique_image_ids, coco_info_from_categories, read_json
 from maskdino.data.image_io import ImageReadError, load_panoptic_ids
 from maskdino.data.records import BadInputTally, LoadedDataset
 
@@ -75,6 +75,7 @@ def coco_panoptic_from_data(
         )
     info = coco_info_from_categories(name, categories, "panoptic")
     label_of = info.contiguous_ids()
+    check_unique_image_ids(data["images"], json_path)
     images = {image["id"]: image for image in data["images"]}
 
     tally = BadInputTally()
@@ -82,7 +83,7 @@ def coco_panoptic_from_data(
     for ann in data["annotations"]:
         image = images.get(ann["image_id"])
         if image is None:
-            tally.add("missing_file", f"image record {ann['image_id']} (not in the json's images)")
+            tally.add("orphan_annotation", f"annotation {ann['file_name']}: image_id {ann['image_id']}")
             continue
         file_name, pan_file = image_root / image["file_name"], panoptic_root / ann["file_name"]
         missing = [str(p) for p in (file_name, pan_file) if not p.is_file()]

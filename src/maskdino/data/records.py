@@ -27,6 +27,8 @@ BAD_INPUT_KINDS: dict[str, str] = {
     "zero_area_box": "annotations dropped: bbox width or height <= 0",
     "out_of_image_box": "annotations dropped: bbox entirely outside the image",
     "unknown_category": "annotations dropped: category_id not in the json's `categories`",
+    "orphan_annotation": "annotations dropped: image_id matches no image in the json's `images`",
+    "rle_size_mismatch": "annotations dropped: RLE `size` differs from its image's [height, width]",
     "crowd": "crowd annotations kept for evaluation, excluded from training targets (official)",
     "no_annotations": "images without any non-crowd annotation (dropped for training when filtering empty)",
     "missing_file": "images dropped: file not found",

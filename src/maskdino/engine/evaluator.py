@@ -2,6 +2,10 @@
 
 Each rank predicts its contiguous shard; instance results, PQ statistics and confusion matrices are
 gathered on rank 0, which computes the metrics and writes `metrics.json` and the raw results files.
+
+Images that are missing or cannot be decoded are left out, like `predict` does: each is named in the log,
+`images/evaluated` and `images/left_out` count them in the metrics (`metrics.json` also lists the files
+skipped during inference), and the metrics score only the evaluated images (their ground truth alone).
 """
 
 from __future__ import annotations
@@ -73,8 +77,15 @@ class _Collector:
         self.instances: list[dict] = []
         self.pq = PQStats.zeros(info.num_classes)
         self.confusion = np.zeros((info.num_classes, info.num_classes), dtype=np.int64)
+        self.evaluated: list[Any] = []  # image ids
+        self.skipped: list[str] = []  # why each unreadable image was left out
+
+    def skip(self, meta: dict) -> None:
+        self.skipped.append(meta["error"])
+        logger.warning("evaluation: skipped %s", meta["error"])
 
     def add(self, meta: dict, result: dict) -> None:
+        self.evaluated.append(meta["image_id"])
         try:
             self._add(self.records[meta["image_id"]], meta, result)
         except ImageReadError as err:  # ground truth that does not fit: scoring without it would mislead
@@ -101,12 +112,14 @@ class _Collector:
 
     def merge(self) -> _Collector:
         """Combine every rank's collector into this one (meaningful on rank 0)."""
-        parts = _gather((self.instances, self.pq, self.confusion))
-        self.instances = [r for instances, _, _ in parts for r in instances]
+        parts = _gather((self.instances, self.pq, self.confusion, self.evaluated, self.skipped))
+        self.instances = [r for part in parts for r in part[0]]
         self.pq = PQStats.zeros(self.info.num_classes)
-        for _, pq, _ in parts:
-            self.pq += pq
-        self.confusion = sum(c for _, _, c in parts)
+        for part in parts:
+            self.pq += part[1]
+        self.confusion = sum(part[2] for part in parts)
+        self.evaluated = [i for part in parts for i in part[3]]
+        self.skipped = [m for part in parts for m in part[4]]
         return self
 
 
@@ -160,24 +173,71 @@ def evaluate_model(
     device = next(model.parameters()).device
     with torch.inference_mode():
         for images, _, metas in tqdm(loader, desc="evaluate", disable=not show_progress or rank != 0):
-            sizes = [(int(m["height"]), int(m["width"])) for m in metas]
-            results = model([img.to(device) for img in images], output_sizes=sizes)
-            for meta, result in zip(metas, results):
+            for meta in metas:
+                if "error" in meta:
+                    collector.skip(meta)
+            read = [(img, m) for img, m in zip(images, metas) if img is not None]
+            if not read:
+                continue
+            sizes = [(int(m["height"]), int(m["width"])) for _, m in read]
+            results = model([img.to(device) for img, _ in read], output_sizes=sizes)
+            for (_, meta), result in zip(read, results):
                 collector.add(meta, result)
     model.train(was_training)
     collector.merge()
+    left_out = _report_left_out(collector, dataset)
     metrics: dict[str, float] = {}
     if rank == 0:
         metrics = _metrics(collector, dataset, output_dir)
+        metrics.update({"images/evaluated": len(collector.evaluated), "images/left_out": left_out})
         if output_dir is not None:
             Path(output_dir).mkdir(parents=True, exist_ok=True)
-            (Path(output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            written = {**metrics, "skipped_images": collector.skipped} if collector.skipped else metrics
+            (Path(output_dir) / "metrics.json").write_text(json.dumps(written, indent=2))
         logger.info(
-            "evaluation of %s (%d images):\n%s", dataset.info.name, len(dataset), summary_table(metrics)
+            "evaluation of %s (%d images):\n%s",
+            dataset.info.name,
+            len(collector.evaluated),
+            summary_table(metrics),
         )
     metrics = _gather(metrics)[0] if world > 1 else metrics
     model.last_evaluation = metrics  # what save_pretrained writes into the model card
     return metrics
+
+
+def _report_left_out(collector: _Collector, dataset: LoadedDataset) -> int:
+    """How many images of the dataset were not evaluated (missing or undecodable when the dataset was
+    loaded, or unreadable during inference); logged, and an error when none was evaluated."""
+    at_load = dataset.bad_input.get("missing_file", 0) + dataset.bad_input.get("unreadable_image", 0)
+    left_out = at_load + len(collector.skipped)
+    if not collector.evaluated:
+        raise ValueError(
+            f"none of the images of dataset {dataset.info.name!r} could be read ({left_out} left out, see the "
+            f"logged errors); check the image folder (--val-images / --data-root)"
+        )
+    if left_out:
+        logger.warning(
+            "evaluation of %s: %d image(s) left out (%d missing or undecodable when loading, %d unreadable "
+            "during inference); the metrics score the %d evaluated images only",
+            dataset.info.name,
+            left_out,
+            at_load,
+            len(collector.skipped),
+            len(collector.evaluated),
+        )
+    return left_out
+
+
+def _evaluated_ground_truth(gt_file: str, image_ids: list[Any]) -> dict[str, Any]:
+    """The annotation json restricted to the evaluated images, so that an image left out does not count
+    its ground truth as missed detections."""
+    data = json.loads(Path(gt_file).read_text())
+    keep = set(image_ids)
+    return {
+        **data,
+        "images": [image for image in data["images"] if image["id"] in keep],
+        "annotations": [ann for ann in data["annotations"] if ann.get("image_id") in keep],
+    }
 
 
 def _metrics(
@@ -193,7 +253,8 @@ def _metrics(
         if output_dir is not None:
             Path(output_dir).mkdir(parents=True, exist_ok=True)
             (Path(output_dir) / "coco_instances_results.json").write_text(json.dumps(collector.instances))
-        metrics.update(evaluate_coco(gt_file, collector.instances, iou_types=collector.iou_types))
+        ground_truth = _evaluated_ground_truth(gt_file, collector.evaluated)
+        metrics.update(evaluate_coco(ground_truth, collector.instances, iou_types=collector.iou_types))
     if collector.panoptic_on:
         categories = [
             {"id": d, "name": n, "isthing": int(t)}

@@ -32,10 +32,12 @@ from maskdino.checkpoints.download import resolve_weights
 from maskdino.checkpoints.load import load_weights
 from maskdino.checkpoints.native import save_weights
 from maskdino.config import Config
+from maskdino.config_validation import validate_config
 from maskdino.data import build_dataset, build_train_loader
 from maskdino.data.custom import dataset_files
 from maskdino.data.records import LoadedDataset
 from maskdino.data.task import adopt_dataset
+from maskdino.devices import resolve_device
 from maskdino.engine.checkpointer import Checkpointer, capture_rng_state, restore_rng_state, seed_all
 from maskdino.engine.distributed import (
     DistInfo,
@@ -55,6 +57,7 @@ from maskdino.engine.optim import (
     build_scheduler,
     clip_and_step,
 )
+from maskdino.engine.run_folder import claim_run_folder, clear_previous_run
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +78,15 @@ def train(
     cfg: Config,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     weights: str | Path | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train `cfg`'s model on its datasets into `cfg.output_dir`.
 
-    `resume` continues from the output folder's last checkpoint (a fresh start when there is none);
+    `resume` continues from the output folder's newest checkpoint that loads (a fresh start when there is
+    none); without it a folder holding another run is refused, unless `overwrite` deletes that run first.
     `weights` (official .pth or our .safetensors) initialises a fresh run, re-initialising the class heads
     when the class count differs. Under torchrun every process calls this; rank 0 writes the outputs.
     """
@@ -91,7 +96,16 @@ def train(
     if not dist_info.is_main:
         package_logger.setLevel(logging.WARNING)
     try:
-        return Trainer(cfg, dist_info, resume=resume, weights=weights, device=device, progress=progress).run()
+        trainer = Trainer(
+            cfg,
+            dist_info,
+            resume=resume,
+            overwrite=overwrite,
+            weights=weights,
+            device=device,
+            progress=progress,
+        )
+        return trainer.run()
     finally:
         package_logger.setLevel(level)
         cleanup(dist_info)
@@ -105,15 +119,19 @@ class Trainer:
         cfg: Config,
         dist_info: DistInfo,
         resume: bool = False,
+        overwrite: bool = False,
         weights: str | Path | None = None,
         device: str | torch.device | None = None,
         progress: bool = True,
     ) -> None:
-        self.cfg = cfg = Config.from_dict(copy.deepcopy(cfg.to_dict()))  # the caller's config is left alone
+        # a copy: the caller's config is left alone
+        self.cfg = cfg = validate_config(Config.from_dict(copy.deepcopy(cfg.to_dict())), training=True)
         self.dist = dist_info
-        self.device = torch.device(device) if device is not None else _default_device(dist_info)
+        self.device = resolve_device(device, dist_info.local_rank)
         self.output_dir = Path(cfg.output_dir)
         self.progress = progress
+        self.checkpointer = Checkpointer(self.output_dir, cfg.solver.keep_last_checkpoints)
+        claim_run_folder(self.checkpointer, resume, overwrite, dist_info.is_main)
         seed_all(cfg.seed + dist_info.rank)
 
         self.train_set = build_dataset(cfg, "train")
@@ -137,7 +155,6 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg.solver)
         self.amp = amp_settings(cfg.solver, self.device)
         self.scaler = build_grad_scaler(self.amp)
-        self.checkpointer = Checkpointer(self.output_dir, cfg.solver.keep_last_checkpoints)
         self.iteration = 0
         self.last_checkpoint: Path | None = None
         self.rng_to_restore: dict[str, Any] | None = None
@@ -164,6 +181,8 @@ class Trainer:
         if self.ema is not None and state is not None and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         if dist_info.is_main:
+            if overwrite:  # only now: a run that failed to start (bad json, weights...) deleted nothing
+                clear_previous_run(self.output_dir)
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
@@ -182,13 +201,14 @@ class Trainer:
         return val_set
 
     def _resume_state(self) -> dict[str, Any] | None:
-        path = self.checkpointer.last()
-        if path is None:
+        found = self.checkpointer.load_latest()
+        if found is None:
             logger.info("--resume: no checkpoint in %s yet, starting from iteration 0", self.output_dir)
             return None
+        path, state = found
         logger.info("resuming from %s", path)
         self.last_checkpoint = path
-        return self.checkpointer.load(path)
+        return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
         differences = _config_differences(state.get("config", {}), self.cfg.to_dict())
@@ -362,12 +382,6 @@ class Trainer:
             restore_rng_state(rng)
         logger.info("evaluation at iteration %d: %s", self.iteration, results)
         return results
-
-
-def _default_device(dist_info: DistInfo) -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", dist_info.local_rank)
-    return torch.device("cpu")
 
 
 def _flatten(prefix: str, values: dict[str, Any]) -> dict[str, float]:
