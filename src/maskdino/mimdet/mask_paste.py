@@ -34,9 +34,15 @@ def _paste(
 
 
 def paste_masks_in_image(
-    masks: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int], threshold: float = 0.5
+    masks: torch.Tensor,
+    boxes: torch.Tensor,
+    image_size: tuple[int, int],
+    threshold: float = 0.5,
+    per_box: bool | None = None,
 ) -> torch.Tensor:
-    """`masks` `[N, M, M]` probabilities, `boxes` `[N, 4]` xyxy in image pixels -> bool `[N, H, W]`."""
+    """`masks` `[N, M, M]` probabilities, `boxes` `[N, 4]` xyxy in image pixels -> bool `[N, H, W]`.
+
+    `per_box`: paste each mask over its box's window (default on the CPU) or whole-image chunks."""
     if masks.shape[-1] != masks.shape[-2]:
         raise ValueError(f"masks must be square, got {tuple(masks.shape)}")
     height, width = image_size
@@ -46,12 +52,12 @@ def paste_masks_in_image(
         return pasted
     masks = masks[:, None].float()  # [N, 1, M, M]
     boxes = boxes.float()
-    if boxes.device.type == "cpu":
-        for i, box in enumerate(boxes):
-            x0 = max(int(math.floor(box[0])) - 1, 0)
-            y0 = max(int(math.floor(box[1])) - 1, 0)
-            x1 = min(int(math.ceil(box[2])) + 1, width)
-            y1 = min(int(math.ceil(box[3])) + 1, height)
+    if per_box is None:
+        per_box = boxes.device.type == "cpu"
+    if per_box:
+        for i, (left, top, right, bottom) in enumerate(boxes.tolist()):
+            x0, y0 = max(math.floor(left) - 1, 0), max(math.floor(top) - 1, 0)
+            x1, y1 = min(math.ceil(right) + 1, width), min(math.ceil(bottom) + 1, height)
             if x1 > x0 and y1 > y0:
                 window = _paste(masks[i : i + 1], boxes[i : i + 1], (y0, y1), (x0, x1))
                 pasted[i, y0:y1, x0:x1] = window[0] >= threshold
