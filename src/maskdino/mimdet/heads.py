@@ -1,7 +1,7 @@
 """The RoI side of MIMDet's Mask R-CNN, shaped like its detectron2 config and plugged into torchvision.
 
 MIMDet's configs use detectron2's "stronger Mask R-CNN": RoIAlignV2 poolers, a 4conv1fc box head and a
-4-conv mask head, with BatchNorm after every head conv. torchvision's `RoIHeads` drives them; these
+4-conv mask head, with BatchNorm after every head conv. `roi_heads.RoIHeads` (torchvision's) drives them; these
 modules keep detectron2's parameter names and shapes (so released weights load by name and the
 parameter count is the official one) and translate their outputs to torchvision's conventions:
 background is class 0 and per-class outputs are indexed by the 1-based label.
