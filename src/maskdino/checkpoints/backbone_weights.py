@@ -196,10 +196,10 @@ def _resized_pos_table(table: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 def _model_normalisation(model: nn.Module) -> tuple[list[float], list[float]] | None:
     """(mean, std) on the 0-255 scale with which `model` normalises its inputs, if it says."""
-    for owner, scale in ((model, 1.0), (getattr(model, "transform", None), 255.0)):
+    for owner in (model, getattr(model, "transform", None)):  # Mask DINO; MIMDet's detection transform
         mean, std = getattr(owner, "pixel_mean", None), getattr(owner, "pixel_std", None)
         if isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor) and not mean.is_meta:
-            return (mean.flatten() * scale).tolist(), (std.flatten() * scale).tolist()
+            return mean.flatten().tolist(), std.flatten().tolist()
     return None
 
 
