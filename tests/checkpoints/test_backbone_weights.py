@@ -24,6 +24,7 @@ from maskdino.checkpoints.backbone_weights import (
 )
 from maskdino.checkpoints.load import weights_config
 from maskdino.checkpoints.native import save_weights
+from maskdino.checkpoints.zoo import find_entry
 from maskdino.cli.main import build_parser
 from maskdino.cli.train import build_config
 from maskdino.config import ResNetConfig, SwinConfig
@@ -111,6 +112,22 @@ def test_r50_preset_loads_the_detectron2_pickle_through_its_config(torchvision_r
     assert len(backbone) == 265  # every backbone tensor of the official model comes from the file
     for name, value in backbone.items():
         torch.testing.assert_close(value, expected[name], rtol=0, atol=0)
+
+
+def test_a_registry_name_as_backbone_weights_is_downloaded_once_into_the_cache(
+    torchvision_r50, server, private_cache
+):
+    _, _, pkl = torchvision_r50
+    entry = find_entry("resnet50-imagenet")
+    server.files[entry.file_name] = pkl
+    by_name = build_model(get_config("r50_ins_4s", [f"model.backbone.weights={entry.name}"]))
+    by_name_again = build_model(get_config("r50_ins_4s", [f"model.backbone.weights={entry.name}"]))
+    assert server.requests == [entry.file_name]  # the second build reads the cache
+    assert (private_cache / entry.file_name).read_bytes() == pkl.read_bytes()
+    by_file = load_backbone_weights(by_name_again, pkl).loaded
+    assert len(by_file) == 265
+    for name, value in by_name.backbone.state_dict().items():
+        assert torch.equal(value, by_name_again.backbone.state_dict()[name]), name
 
 
 def test_swin_release_pth_and_detectron2_pkl_load_as_the_official_loader(tmp_path):
