@@ -44,9 +44,7 @@ def init_statistics(name: str) -> dict[str, dict]:
 
 
 def fans(shape) -> tuple[int, int]:
-    """(fan_in, fan_out) as torch.nn.init computes them (a vector counts as fan_in = its length)."""
-    if len(shape) == 1:
-        return shape[0], shape[0]
+    """(fan_in, fan_out) of a weight of at least two dimensions, as torch.nn.init computes them."""
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
 
