@@ -2,8 +2,9 @@
 
 Losses are returned unweighted under the official names (`loss_ce`, `loss_bbox`, `loss_giou`,
 `loss_mask`, `loss_dice`) with suffixes `_interm` (encoder proposals), `_dn` (denoising queries) and
-`_{i}` (the i-th earlier prediction), plus `_oldm_{i}` for DI-MaskDINO's token-interaction layers (our
-reconstruction); `weight_dict` holds the official weights and the model drops every loss that has no weight.
+`_{i}` (the i-th earlier prediction), and for DI-MaskDINO's token-interaction layers the official
+`oldm_loss_ce_{i}`, `oldm_loss_bbox_{i}`, `oldm_loss_giou_{i}`; `weight_dict` holds the official weights and
+the model drops every loss that has no weight.
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ class SetCriterion(nn.Module):
     plus the denoising losses on the DN part of each decoder output.
 
     DI-MaskDINO's `oldm_outputs` (class and box predictions of each token-interaction layer, no masks)
-    get the class and box losses with class + box matching costs (`_oldm_{i}`). This is our
-    reconstruction: the official DI criterion is not public.
+    get the class and box losses after matching on class and box costs only (`oldm_loss_*_{i}`).
 
     Classification is a sigmoid focal loss scaled by the number of queries / num_masks (official), or,
     with `semantic_ce_loss`, a softmax cross-entropy over C + 1 logits with the no-object class weighted by
@@ -125,12 +125,11 @@ class SetCriterion(nn.Module):
             interm_indices = self.matcher(interm, targets)
             losses.update(self._losses(self.losses, interm, targets, interm_indices, num_masks, "_interm"))
 
-        # DI-MaskDINO token interaction (our reconstruction: the official DI criterion is not public)
-        oldm_groups = tuple(g for g in self.losses if g != "masks")
-        oldm_costs = ("cls", "box") if "boxes" in oldm_groups else ("cls",)
+        # DI-MaskDINO token interaction: class and box terms, named with a prefix as in the official code
         for i, oldm in enumerate(outputs.get("oldm_outputs", [])):
-            oldm_indices = self.matcher(oldm, targets, costs=oldm_costs)
-            losses.update(self._losses(oldm_groups, oldm, targets, oldm_indices, num_masks, f"_oldm_{i}"))
+            oldm_indices = self.matcher(oldm, targets, costs=("cls", "box"))
+            oldm_losses = self._losses(("labels", "boxes"), oldm, targets, oldm_indices, num_masks, f"_{i}")
+            losses.update({f"oldm_{k}": v for k, v in oldm_losses.items()})
         return losses
 
     def loss_labels(self, outputs: dict, targets: list[dict], indices: Indices, num_masks: float) -> dict:
@@ -243,7 +242,8 @@ def _batch_and_pred_idx(indices: Indices) -> tuple[torch.Tensor, torch.Tensor]:
 
 def official_weight_dict(cfg: ModelConfig) -> dict[str, float]:
     """The official loss weights: base terms, `_interm` (two-stage), `_dn`, then `_{i}` for every layer;
-    for DI-MaskDINO also `_oldm_{i}` (class and box) for every token-interaction layer.
+    for DI-MaskDINO also `oldm_loss_{ce,bbox,giou}_{i}` for every token-interaction layer (the official
+    dict also holds `oldm_` copies of every other key, which no loss carries).
 
     Each step copies all keys made so far, so names such as `loss_ce_interm_dn_3` exist although no loss
     carries them (harmless: they are only looked up).
@@ -266,9 +266,9 @@ def official_weight_dict(cfg: ModelConfig) -> dict[str, float]:
         weights.update(
             {f"{k}_{i}": v for i in range(cfg.decoder.num_layers) for k, v in list(weights.items())}
         )
-    if cfg.decoder.variant == "dimaskdino":  # our reconstruction, see SetCriterion
+    if cfg.decoder.variant == "dimaskdino":
         base = {"loss_ce": loss.class_weight, "loss_bbox": loss.box_weight, "loss_giou": loss.giou_weight}
-        weights.update({f"{k}_oldm_{i}": v for i in range(cfg.decoder.ti_layers) for k, v in base.items()})
+        weights.update({f"oldm_{k}_{i}": v for i in range(cfg.decoder.ti_layers) for k, v in base.items()})
     return weights
 
 
