@@ -73,9 +73,7 @@ class TrainingLogger:
         if "loss" not in metrics:  # an evaluation record: the evaluator logs its own table
             return
         if self.bar is not None:
-            self.bar.set_postfix(
-                loss=f"{metrics['loss']:.3f}", lr=f"{metrics.get('lr', 0):.2e}"
-            )
+            self.bar.set_postfix(loss=f"{metrics['loss']:.3f}", lr=f"{metrics.get('lr', 0):.2e}")
         else:
             logger.info(
                 "iter %d: loss %.4f, lr %.3g, step %.3fs",

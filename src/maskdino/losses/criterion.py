@@ -25,7 +25,7 @@ from maskdino.losses.functional import (
     sigmoid_focal_loss,
     uncertain_point_coords_with_randomness,
 )
-from maskdino.losses.matcher import NUM_THING_CLASSES, HungarianMatcher
+from maskdino.losses.matcher import HungarianMatcher, is_thing
 
 Indices = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -43,7 +43,7 @@ class SetCriterion(nn.Module):
 
     Classification is a sigmoid focal loss scaled by the number of queries / num_masks (official), or,
     with `semantic_ce_loss`, a softmax cross-entropy over C + 1 logits with the no-object class weighted by
-    `no_object_weight`. With `panoptic_on`, stuff targets (label >= 80) get no box loss. Targets whose
+    `no_object_weight`. With `thing_classes` given (`loss.pano_box_loss`), stuff targets get no box loss. Targets whose
     `has_mask` is False (box-only annotations) get no mask loss.
     """
 
@@ -61,7 +61,7 @@ class SetCriterion(nn.Module):
         focal_gamma: float = 2.0,
         box_loss: bool = True,
         dn: str = "seg",
-        panoptic_on: bool = False,
+        thing_classes: tuple[int, ...] | None = None,
         semantic_ce_loss: bool = False,
     ) -> None:
         super().__init__()
@@ -78,7 +78,7 @@ class SetCriterion(nn.Module):
         self.losses = ("labels", "masks", "boxes") if box_loss else ("labels", "masks")
         self.dn = dn
         self.dn_losses = DN_LOSSES[dn]
-        self.panoptic_on = panoptic_on
+        self.thing_classes = thing_classes
         self.semantic_ce_loss = semantic_ce_loss
         class_weight = torch.ones(num_classes + 1)
         class_weight[-1] = no_object_weight
@@ -150,10 +150,10 @@ class SetCriterion(nn.Module):
         """`loss_bbox` (L1 on cx, cy, w, h) and `loss_giou` of matched pairs, summed and / num_masks."""
         src_boxes = outputs["pred_boxes"][_batch_and_pred_idx(indices)].float()
         tgt_boxes = torch.cat([t["boxes"][j] for t, (_, j) in zip(targets, indices)]).to(src_boxes)
-        if self.panoptic_on:
+        if self.thing_classes is not None:
             labels = torch.cat([t["labels"][j] for t, (_, j) in zip(targets, indices)])
-            is_thing = (labels < NUM_THING_CLASSES).to(src_boxes.device)
-            src_boxes, tgt_boxes = src_boxes[is_thing], tgt_boxes[is_thing]
+            thing = is_thing(labels, self.thing_classes).to(src_boxes.device)
+            src_boxes, tgt_boxes = src_boxes[thing], tgt_boxes[thing]
         loss_bbox = F.l1_loss(src_boxes, tgt_boxes, reduction="none").sum() / num_masks
         giou = torch.diag(generalized_box_iou(box_cxcywh_to_xyxy(src_boxes), box_cxcywh_to_xyxy(tgt_boxes)))
         return {"loss_bbox": loss_bbox, "loss_giou": (1 - giou).sum() / num_masks}
@@ -275,6 +275,7 @@ def official_weight_dict(cfg: ModelConfig) -> dict[str, float]:
 def build_criterion(cfg: ModelConfig) -> SetCriterion:
     """The criterion of an official config (matcher costs, weights, DN mode, panoptic/semantic options)."""
     loss = cfg.loss
+    things = cfg.thing_classes or tuple(range(cfg.num_classes))  # empty: every class is a thing
     matcher = HungarianMatcher(
         cost_class=loss.cost_class_weight,
         cost_box=loss.cost_box_weight,
@@ -284,6 +285,7 @@ def build_criterion(cfg: ModelConfig) -> SetCriterion:
         num_points=loss.num_points,
         alpha=loss.focal_alpha,
         gamma=loss.focal_gamma,
+        thing_classes=things if loss.pano_box_loss else None,
     )
     return SetCriterion(
         num_classes=cfg.num_classes,
@@ -297,6 +299,6 @@ def build_criterion(cfg: ModelConfig) -> SetCriterion:
         focal_gamma=loss.focal_gamma,
         box_loss=loss.box_loss,
         dn=cfg.decoder.dn,
-        panoptic_on=loss.pano_box_loss,
+        thing_classes=things if loss.pano_box_loss else None,
         semantic_ce_loss=cfg.decoder.semantic_ce_loss,
     )
