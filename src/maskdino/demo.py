@@ -40,8 +40,9 @@ COCO_NOTE = """\
 What this run can and cannot show: the `demo` preset is Mask DINO at a fraction of the real size,
 trained from random weights for a few CPU minutes on 24 COCO photos. Its losses fall, but it cannot
 generalise to COCO: AP on the 8 held-out images stays near zero. The overlays show each image's 5
-best-scoring instances above 0.05, however low their scores. For real results load official weights
-(`maskdino convert`) or train the real recipe on a GPU (see docs/training.md)."""
+best-scoring instances above 0.05, however low their scores. For real results, predict with the official
+weights (`maskdino predict ... --weights maskdino-r50-coco-instance` downloads them once; `maskdino zoo`
+lists the others) or train the real recipe on a GPU (see docs/training.md)."""
 
 
 def run_demo(
@@ -88,7 +89,7 @@ def run_synthetic_demo(
         ],
     )
     generated = time.time()
-    result = train(cfg, device=device)
+    result = train(cfg, device=device, overwrite=True)  # a new demo replaces the previous one
     train_minutes = (time.time() - generated) / 60
     held_out = result.eval_results  # the trainer evaluates the held-out split at its last iteration
     if not held_out:  # evaluation switched off with solver.eval_period=0
@@ -200,7 +201,7 @@ def run_coco_demo(output: str | Path, overrides: list[str] | None = None, device
             *(overrides or []),
         ],
     )
-    result = train(cfg, device=device)
+    result = train(cfg, device=device, overwrite=True)  # a new demo replaces the previous one in `output`
     model = load_weights(build_model(cfg), result.final_weights).to(device)
     held_out = evaluate_model(model, cfg, output_dir=output / "eval_heldout")
     seen = load_coco_instances(cfg.data.train_json, cfg.data.train_images)

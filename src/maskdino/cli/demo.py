@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from maskdino.demo import run_demo
+from maskdino.devices import resolve_device
 
 
 def register(sub) -> None:
@@ -13,7 +14,7 @@ def register(sub) -> None:
         help="generate synthetic shapes, train the small demo preset on them, evaluate held-out images",
     )
     parser.add_argument("--output", default="runs/demo", help="output folder (default runs/demo)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument(
         "--coco",
         action="store_true",
@@ -24,5 +25,5 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_demo(args.output, args.overrides, args.device, coco=args.coco)
+    run_demo(args.output, args.overrides, str(resolve_device(args.device)), coco=args.coco)
     return 0

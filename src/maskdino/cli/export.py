@@ -13,6 +13,7 @@ from maskdino.checkpoints.official import CheckpointMismatchError
 from maskdino.data.image_io import load_rgb_image
 from maskdino.export.onnx import compare_with_pytorch, default_input_size, export_onnx, prepare_input
 from maskdino.predictor import load_model
+from maskdino.utils.file_access import check_output_file
 
 TOLERANCE = 1e-3
 
@@ -36,6 +37,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_file(args.output)
     try:
         cfg, model = load_model(args.config, args.weights)
     except CheckpointMismatchError as err:
