@@ -1,6 +1,9 @@
-"""Checking, normalising and padding a list of input images into one batch, as the official model does."""
+"""Checking, normalising and padding a list of input images into one batch, as the official model does,
+and grouping images by the size they pad to (batches whose results equal each image's own results)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -61,9 +64,46 @@ def validate_images(images: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> No
             raise ValueError(f"{where} has values in [{low:.3g}, {high:.3g}]; expected [0, 1] ({hint})")
 
 
+@dataclass
+class ImageBatch:
+    """The network's input: `pixels` `[B, 3, Hp, Wp]` normalised and zero-padded at the bottom/right, and
+    the (H, W) each image occupies in it."""
+
+    pixels: torch.Tensor
+    image_sizes: list[tuple[int, int]]
+
+    @property
+    def padded_size(self) -> tuple[int, int]:
+        return int(self.pixels.shape[-2]), int(self.pixels.shape[-1])
+
+
 def normalize_and_pad(
     images: list[torch.Tensor], pixel_mean: torch.Tensor, pixel_std: torch.Tensor, size_divisibility: int
-) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+) -> ImageBatch:
     """Scale [0, 1] images to 0-255, normalise per channel, pad bottom/right with zeros to a common size
-    divisible by `size_divisibility`. Returns (`[B, 3, Hp, Wp]`, unpadded (H, W) per image)."""
-    return pad_images([(img * 255.0 - pixel_mean) / pixel_std for img in images], size_divisibility)
+    divisible by `size_divisibility`."""
+    pixels, sizes = pad_images([(img * 255.0 - pixel_mean) / pixel_std for img in images], size_divisibility)
+    return ImageBatch(pixels, sizes)
+
+
+def padded_size(height: int, width: int, size_divisibility: int) -> tuple[int, int]:
+    """(H, W) rounded up to a multiple of `size_divisibility` (<= 0: unchanged)."""
+    if size_divisibility <= 0:
+        return height, width
+    return -(-height // size_divisibility) * size_divisibility, -(
+        -width // size_divisibility
+    ) * size_divisibility
+
+
+def group_by_padded_size(sizes: list[tuple[int, int]], size_divisibility: int) -> list[list[int]]:
+    """Indices of the images that pad to the same size, one list per size in order of first appearance.
+
+    Mask DINO's encoder sees the zero padding (the official model masks none of it), so an image padded
+    to a larger batch neighbour's size gives different results than alone. Images that pad to the same
+    size see exactly the input they would see alone: running each group as one batch keeps every result
+    equal to the image's own.
+    """
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, (height, width) in enumerate(sizes):
+        groups.setdefault(padded_size(height, width, size_divisibility), []).append(index)
+    return list(groups.values())

@@ -42,17 +42,19 @@ def instance_inference(
     image_size: Size,
     output_size: Size,
     test: TestConfig,
+    top_k: int | None = None,
     thing_classes: torch.Tensor | None = None,
     chunk: int = 25,
 ) -> dict[str, torch.Tensor]:
     """Top-k (query, class) pairs by sigmoid score; results sorted by final score.
 
     logits `[Q, C]`, masks `[Q, h, w]` logits, boxes `[Q, 4]` (cx, cy, w, h) of the padded input.
+    top_k: pairs kept (default `test.detections_per_image`).
     thing_classes: bool `[C]`; when given (panoptic presets) only thing classes are kept.
     """
     num_queries, num_classes = logits.shape
     probs = logits.sigmoid()
-    k = min(test.detections_per_image, num_queries * num_classes)
+    k = min(test.detections_per_image if top_k is None else top_k, num_queries * num_classes)
     scores, index = probs.flatten().topk(k)
     labels = index % num_classes
     query = index // num_classes

@@ -1,9 +1,9 @@
 """Inference on photos: decode, the preset's test resize, batching, and results at the original size.
 
 Like detectron2's `DefaultPredictor`: the uint8 image is resized with the preset's shortest-edge test
-resize (PIL bilinear, as in evaluation), the network runs on the padded batch, and post-processing
-resizes masks and boxes back to each original image. Batches pad to their largest image, as the
-official batched inference does, so results can differ slightly from batch size 1.
+resize (PIL bilinear, as in evaluation), the model predicts, and post-processing resizes masks and boxes
+back to each original image. A batch's results equal each image's own: the model runs images that pad to
+different sizes as separate batches (`MaskDINO.predict`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from maskdino.data.image_io import ImageReadError, load_rgb_image
 from maskdino.data.records import DatasetInfo
 from maskdino.data.transforms import Resize
 from maskdino.image_batch import MIN_SIDE
-from maskdino.model import MaskDINO
-from maskdino.outputs import MaskDINOOutput, Prediction
 from maskdino.presets import get_config
 
 LOGGER = logging.getLogger("maskdino.predict")
@@ -150,8 +148,9 @@ class Predictor:
     """`Predictor("r50_ins_4s", "maskdino_r50.pth")(image)` -> the result dict at the image's size.
 
     Instance results keep the `top_k` best detections with score >= `score_threshold` (defaults keep
-    the official 100). `half` ("fp16"/"bf16"/True = fp16) runs the network under autocast on a CUDA
-    device; post-processing stays in float32.
+    the official 100); both are options of this predictor, not of the shared config. `half`
+    ("fp16"/"bf16"/True = fp16) runs the network under autocast on a CUDA device; post-processing stays
+    in float32.
     """
 
     def __init__(
@@ -174,12 +173,11 @@ class Predictor:
         if half and self.device.type != "cuda":
             raise ValueError("half precision runs on a CUDA device only; on CPU run in float32 (no --half)")
         self.dtype = HALF_DTYPES[half] if half else None
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k={top_k}; expected at least 1")
         cfg, model = load_model(config, weights)
-        if top_k is not None:
-            if top_k < 1:
-                raise ValueError(f"top_k={top_k}; expected at least 1")
-            cfg.model.test.detections_per_image = top_k  # the model's own top-k over queries x classes
         self.cfg, self.model = cfg, model.to(self.device)
+        self.top_k = top_k
         self.score_threshold = score_threshold
         self.info = dataset_info(cfg, dataset_json)
 
@@ -211,22 +209,13 @@ class Predictor:
 
     @torch.inference_mode()
     def predict_arrays(self, images: list[np.ndarray]) -> list[dict]:
-        """One batch of uint8 RGB arrays -> result dicts at their original sizes, on the CPU."""
+        """One batch of uint8 RGB arrays -> result dicts at their original sizes, on the CPU; each equals
+        the image's result alone."""
         tensors = [self.resize(image).to(self.device) for image in images]
         output_sizes = [image.shape[:2] for image in images]
         autocast = torch.autocast(self.device.type, self.dtype) if self.dtype else contextlib.nullcontext()
-        if not isinstance(self.model, MaskDINO):  # e.g. MIMDet's Mask R-CNN: one call does it all
-            with autocast:
-                results = self.model(tensors, output_sizes=output_sizes)
-            return [self._select(_to_cpu(result)) for result in results]
-        batch, sizes = self.model.preprocess(tensors)
-        with autocast:
-            raw = self.model.run_network(batch)[0]
-        # post-processing stays in float32 whatever the network ran in
-        final = Prediction(raw.pred_logits.float(), raw.pred_boxes.float(), raw.pred_masks.float())
-        results = self.model.postprocess(
-            MaskDINOOutput(final, []), tuple(batch.shape[-2:]), sizes, output_sizes
-        )
+        with autocast:  # the models' post-processing runs in float32 inside
+            results = self.model(tensors, output_sizes=output_sizes, top_k=self.top_k)
         return [self._select(_to_cpu(result)) for result in results]
 
     def predict_paths(self, paths: Iterable[str | Path], batch_size: int = 1) -> Iterator[ImagePrediction]:

@@ -13,7 +13,9 @@ with `nn.SyncBatchNorm.convert_sync_batchnorm` for multi-GPU training).
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -123,12 +125,14 @@ class MIMDetMaskRCNN(nn.Module):
         images: list[torch.Tensor],
         targets: list[dict[str, torch.Tensor]] | None = None,
         output_sizes: list[tuple[int, int]] | None = None,
+        top_k: int | None = None,
     ) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
         """`images`: [3, H, W] RGB in [0, 1], already at the network's size (see `transform.py`).
 
         Training: `targets` per image (`labels` int64 0..C-1, `boxes` xyxy pixels, `masks` bool [N, H, W])
         -> {loss name: scalar}. Eval: per image `boxes`, `labels`, `scores`, `masks` (bool) at the input
-        size, or at `output_sizes` [(h, w)] when given."""
+        size, or at `output_sizes` [(h, w)] when given; at most `top_k` detections (default
+        `test.detections_per_image`)."""
         if self.training:
             if targets is None:
                 raise ValueError("training needs targets: one dict with labels, boxes and masks per image")
@@ -139,7 +143,8 @@ class MIMDetMaskRCNN(nn.Module):
         features = self.backbone(batch, sizes)
         pyramid = self.fpn(OrderedDict((p, features[res]) for p, res in zip(POOLED_LEVELS, LEVELS)))
         proposals, rpn_losses = self.rpn(ImageList(batch, sizes), pyramid, targets)
-        detections, roi_losses = self.roi_heads(pyramid, proposals, sizes, targets)
+        with _detections_per_image(self.roi_heads, None if self.training else top_k):
+            detections, roi_losses = self.roi_heads(pyramid, proposals, sizes, targets)
         if self.training:
             return {**rpn_losses, **roi_losses}
         if output_sizes is None:
@@ -161,3 +166,16 @@ class MIMDetMaskRCNN(nn.Module):
                 f"got {labels.dtype} {labels.tolist()[:10]}"
             )
         return {"labels": labels + 1, "boxes": target["boxes"].float(), "masks": target["masks"]}
+
+
+@contextlib.contextmanager
+def _detections_per_image(roi_heads: RoIHeads, top_k: int | None) -> Iterator[None]:
+    """Let torchvision's RoI heads keep `top_k` detections for one call (None: their configured count)."""
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k={top_k}; expected at least 1")
+    configured = roi_heads.detections_per_img
+    roi_heads.detections_per_img = configured if top_k is None else top_k
+    try:
+        yield
+    finally:
+        roi_heads.detections_per_img = configured
