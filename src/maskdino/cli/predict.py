@@ -48,7 +48,13 @@ def register(sub) -> None:
         choices=("fp16", "bf16"),
         help="run the network in half precision (GPU)",
     )
-    parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default: 1)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="images read and predicted together (default: 1); results do not depend on it (images that "
+        "pad to different sizes run as separate batches)",
+    )
     parser.add_argument(
         "--score-threshold",
         type=float,

@@ -48,6 +48,10 @@ def resize_bilinear(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return rows[:, :, x0] * (1 - fx) + rows[:, :, x1] * fx
 
 
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))  # no overflow for large |x|
+
+
 def postprocess(
     logits: np.ndarray,
     boxes: np.ndarray,
@@ -60,19 +64,26 @@ def postprocess(
     mask logits at 1/4 of it) -> `boxes` xyxy `[K, 4]`, `labels`, `scores` (best first) and bool `masks`
     `[K, H, W]` at `output_size` (the photo's (H, W)); `image_size` is the (h, w) the photo filled."""
     padded = (masks.shape[1] * 4, masks.shape[2] * 4)
-    probs = 1 / (1 + np.exp(-logits.astype(np.float32)))
-    top = np.argsort(-probs.ravel(), kind="stable")[:top_k]
-    query, labels = np.divmod(top, probs.shape[1])
-    mask_logits = resize_bilinear(masks[query].astype(np.float32), padded)[
-        :, : image_size[0], : image_size[1]
-    ]
-    mask_logits = resize_bilinear(mask_logits, output_size)
-    binary = mask_logits > 0
-    mask_probs = 1 / (1 + np.exp(-mask_logits))
-    mask_scores = (mask_probs * binary).sum((1, 2)) / (binary.sum((1, 2)) + 1e-6)
-    scores = probs.ravel()[top] * mask_scores
+    probs = sigmoid(logits.astype(np.float32)).ravel()
+    top = np.argsort(-probs, kind="stable")[:top_k]
+    query, labels = np.divmod(top, logits.shape[1])
+    binary, mask_scores = [], []
+    for start in range(0, len(query), 25):  # 25 full-size float masks at a time
+        chunk = resize_bilinear(masks[query[start : start + 25]].astype(np.float32), padded)
+        chunk = resize_bilinear(chunk[:, : image_size[0], : image_size[1]], output_size)
+        inside = chunk > 0
+        binary.append(inside)
+        mask_scores.append(np.where(inside, sigmoid(chunk), 0).sum((1, 2)) / (inside.sum((1, 2)) + 1e-6))
+    scores = probs[top] * np.concatenate(mask_scores)
     cx, cy, w, h = boxes[query].T
-    scale = np.array([padded[1] / image_size[1] * output_size[1], padded[0] / image_size[0] * output_size[0]])
-    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1) * np.tile(scale, 2)
+    scale_x = padded[1] / image_size[1] * output_size[1]
+    scale_y = padded[0] / image_size[0] * output_size[0]
+    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1) * [
+        scale_x,
+        scale_y,
+        scale_x,
+        scale_y,
+    ]
     order = np.argsort(-scores, kind="stable")
-    return {"boxes": xyxy[order], "labels": labels[order], "scores": scores[order], "masks": binary[order]}
+    masks_out = np.concatenate(binary)[order]
+    return {"boxes": xyxy[order], "labels": labels[order], "scores": scores[order], "masks": masks_out}
