@@ -214,7 +214,7 @@ class Predictor:
         tensors = [self.resize(image).to(self.device) for image in images]
         output_sizes = [image.shape[:2] for image in images]
         autocast = torch.autocast(self.device.type, self.dtype) if self.dtype else contextlib.nullcontext()
-        with autocast:  # the models' post-processing runs in float32 inside
+        with autocast:  # Mask DINO leaves autocast for its post-processing (float32)
             results = self.model(tensors, output_sizes=output_sizes, top_k=self.top_k)
         return [self._select(_to_cpu(result)) for result in results]
 

@@ -17,6 +17,7 @@ from maskdino.demo import demo_assets
 from maskdino.export import export_onnx, export_program, min_side, verification_batches
 from maskdino.export.onnx import MAX_SIDE
 from maskdino.export.verify import compare, compare_with_pytorch, pytorch_outputs
+from maskdino.model import MaskDINO
 from maskdino.predictor import load_model
 
 TOLERANCE = {"fp32": 1e-3, "fp16": 1e-2}
@@ -56,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
         cfg, model = load_model(args.config, args.weights)
     except CheckpointMismatchError as err:
         print(f"maskdino export: error: {err}", file=sys.stderr)
+        return 2
+    if not isinstance(model, MaskDINO):
+        print(
+            f"maskdino export: error: {cfg.name} is a {type(model).__name__}; export supports the Mask DINO "
+            "and DI-MaskDINO presets (`maskdino presets` lists them)",
+            file=sys.stderr,
+        )
         return 2
     program = export_program(model)
     if args.format == "torch":

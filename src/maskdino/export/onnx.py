@@ -68,15 +68,21 @@ def quiet_exporter(verbose: bool = False) -> Iterator[None]:
 
 
 def min_side(model: nn.Module) -> int:
-    """The smallest exportable height/width: the first multiple of the size divisibility above the
-    coarsest feature stride (a level of size 1 would be fixed in the graph, broadcasting treats 1 apart)."""
+    """The smallest exportable height/width, a multiple of the size divisibility: every feature level
+    at least 2 x 2 (a level of size 1 would be fixed in the graph: broadcasting treats 1 apart) and at
+    least as many encoder tokens as query selection keeps."""
     pixel_decoder = model.pixel_decoder
-    strides = dict(model.backbone.output_shape())
-    coarsest = (
-        max(strides[f][1] for f in pixel_decoder.encoder_in_features) * 2**pixel_decoder.num_extra_levels
+    shapes = model.backbone.output_shape()
+    strides = [shapes[f][1] for f in pixel_decoder.encoder_in_features]
+    strides += [max(strides) * 2 ** (i + 1) for i in range(pixel_decoder.num_extra_levels)]
+    decoder = model.cfg.decoder
+    selected = max(
+        decoder.num_queries, decoder.first_selected_queries if decoder.variant == "dimaskdino" else 0
     )
-    divisor = model.size_divisibility
-    return (coarsest // divisor + 1) * divisor
+    side = model.size_divisibility
+    while min(-(-side // s) for s in strides) < 2 or sum((-(-side // s)) ** 2 for s in strides) < selected:
+        side += model.size_divisibility
+    return side
 
 
 def dynamic_shapes(model: nn.Module) -> dict:
