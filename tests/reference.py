@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from pycocotools import mask as mask_util
 
+from maskdino.checkpoints.official import convert_official_state_dict
 from tests.reference_fill import official_state_dict
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -60,6 +61,21 @@ def astronaut() -> torch.Tensor:
 def official_checkpoint(name: str) -> dict[str, torch.Tensor]:
     """An official-layout state dict filled with the reference weights (integer buffers omitted)."""
     return {k: torch.from_numpy(v) for k, v in official_state_dict(inventory(name)).items()}
+
+
+@cache
+def official_names(name: str) -> dict[str, tuple[str, ...]]:
+    """Our parameter/buffer name -> every official name of that tensor in inventory `name`, found by
+    passing a state dict of numbered scalars through the checkpoint conversion (aliases share a number)."""
+    group_of = {alias: min(group) for group in inventory(name)["alias_groups"] for alias in group}
+    members: dict[str, list[str]] = {}
+    for official, _, dtype in inventory(name)["keys"]:
+        if dtype.startswith("float"):
+            members.setdefault(group_of.get(official, official), []).append(official)
+    groups = list(members.values())
+    state = {official: torch.tensor(float(i)) for i, group in enumerate(groups) for official in group}
+    converted = convert_official_state_dict(state)
+    return {ours: tuple(groups[int(number)]) for ours, number in converted.items()}
 
 
 def relative_l2(ours, theirs) -> float:

@@ -93,6 +93,9 @@ class BenchmarkingViTConfig:
 @dataclass
 class BackboneConfig:
     name: str = "resnet"  # resnet | swin | mimdet | benchmarking_vit
+    # pretrained backbone file that `build_model` loads (R-50.pkl, torchvision / Swin / MAE .pth); see
+    # maskdino.checkpoints.backbone_weights. Whole-model weights (--weights, --resume) replace it.
+    weights: str | None = None
     out_features: tuple[str, ...] = ("res2", "res3", "res4", "res5")
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     swin: SwinConfig = field(default_factory=SwinConfig)
@@ -266,18 +269,35 @@ class InputConfig:
 
 @dataclass
 class DataConfig:
-    """Which datasets to read. Standard names resolve under `root` (or $MASKDINO_DATASETS)."""
+    """Which data to read, and the identity of the classes the model predicts.
+
+    Standard datasets are named by `train`/`test` and resolve under `root` (or $MASKDINO_DATASETS). Your
+    own data is described by files, and its format is recognised from them (docs/datasets.md):
+      * COCO instances (masks, boxes only, or mixed): `*_json` + `*_images`;
+      * COCO panoptic (a json whose annotations have `segments_info`): `*_json` + `*_images` + `*_masks`
+        (the folder of panoptic PNGs);
+      * semantic folders: `*_images` + `*_masks` (label PNGs paired by file stem) + `classes_file`.
+    Training writes `class_names` (one per contiguous class) and `class_ids` (the dataset's own id of each:
+    category ids, or label values for semantic folders) from the data, so the config stored with weights
+    tells predictions their original ids and names without the dataset at hand.
+    """
 
     train: str = "coco_2017_train"
     test: str = "coco_2017_val"
     root: str | None = None
     train_json: str | None = None
     train_images: str | None = None
+    train_masks: str | None = None
     val_json: str | None = None
     val_images: str | None = None
+    val_masks: str | None = None
+    classes_file: str | None = None  # semantic folders: line i names label value i
+    reduce_zero_label: bool = False  # semantic folders: label 0 is ignored, value k is class k - 1 (ADE20K)
+    ignore_label: int = 255  # semantic folders: the label value of unlabelled pixels
     num_workers: int = 4
     filter_empty_annotations: bool = True
     class_names: tuple[str, ...] = ()
+    class_ids: tuple[int, ...] = ()
 
 
 @dataclass

@@ -31,8 +31,8 @@ images stays near zero. The overlays show each image's 5 best-scoring instances 
 their scores. The point is that the whole pipeline (data, augmentation, matching, denoising, losses,
 checkpoints, evaluation, prediction) runs end to end on your machine.
 
-For real results, load official weights (`maskdino convert <official.pth> out.safetensors --config
-r50_ins_4s`, then `maskdino predict ... --weights out.safetensors`) or train the real recipe on a GPU:
+For real results, predict with the official weights (`maskdino predict ... --weights
+maskdino-r50-coco-instance` downloads them once; `maskdino zoo` lists the others) or train the real recipe on a GPU:
 `maskdino train --config r50_ins_4s --data-root /datasets --output runs/r50` (see docs/training.md)."""
 
 
@@ -56,7 +56,7 @@ def run_demo(output: str | Path, overrides: list[str] | None = None, device: str
             *(overrides or []),
         ],
     )
-    result = train(cfg, device=device)
+    result = train(cfg, device=device, overwrite=True)  # a new demo replaces the previous one in `output`
     model = load_weights(build_model(cfg), result.final_weights).to(device)
     held_out = evaluate_model(model, cfg, output_dir=output / "eval_heldout")
     seen = load_coco_instances(cfg.data.train_json, cfg.data.train_images)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from maskdino.backbones.build import build_backbone
+from maskdino.checkpoints.pretrained import PretrainedMixin
 from maskdino.config import ModelConfig
 from maskdino.decoder.denoising_queries import build_denoising_queries
 from maskdino.decoder.dimaskdino_decoder import DIMaskDINODecoder
@@ -24,7 +25,7 @@ from maskdino.pixel_decoder import PixelDecoder
 from maskdino.postprocess import instance_inference, panoptic_inference, semantic_inference
 
 
-class MaskDINO(nn.Module):
+class MaskDINO(PretrainedMixin, nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -191,9 +192,10 @@ class MaskDINO(nn.Module):
     ):
         """images: float RGB `[3, H, W]` in [0, 1], already resized by the preset's test transform.
 
-        Training: targets with `labels` (contiguous ids), `boxes` (xyxy pixels), `masks` (bool `[N, H, W]`);
-        returns the weighted losses. Eval: `predict` (one dict per image with `boxes`/`labels`/`scores`/
-        `masks` (instance presets), `panoptic`, `semantic`, at `output_sizes`, default the input sizes).
+        Training: targets with `labels` (contiguous ids), `boxes` (xyxy pixels), `masks` (bool `[N, H, W]`)
+        and optionally `has_mask` (bool `[N]`, False for box-only targets); returns the weighted losses.
+        Eval: `predict` (one dict per image with `boxes`/`labels`/`scores`/`masks` (instance presets),
+        `panoptic`, `semantic`, at `output_sizes`, default the input sizes).
         """
         if self.training:
             if targets is None:
@@ -217,11 +219,12 @@ class MaskDINO(nn.Module):
             padded = masks.new_zeros((masks.shape[0], *padded_size))
             padded[:, : masks.shape[1], : masks.shape[2]] = masks
             scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=masks.device)
-            prepared.append(
-                {
-                    "labels": target["labels"],
-                    "boxes": box_xyxy_to_cxcywh(target["boxes"].float()) / scale,
-                    "masks": padded,
-                }
-            )
+            entry = {
+                "labels": target["labels"],
+                "boxes": box_xyxy_to_cxcywh(target["boxes"].float()) / scale,
+                "masks": padded,
+            }
+            if "has_mask" in target:  # False for box-only annotations: no mask loss, no mask cost
+                entry["has_mask"] = target["has_mask"]
+            prepared.append(entry)
         return prepared

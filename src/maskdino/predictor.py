@@ -9,7 +9,6 @@ different sizes as separate batches (`MaskDINO.predict`).
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,21 +17,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
-from maskdino.build import build_model
-from maskdino.checkpoints.load import load_weights, stored_config
-from maskdino.checkpoints.native import is_safetensors, read_weights
-from maskdino.checkpoints.official import CheckpointMismatchError, load_strict
+from maskdino.checkpoints.pretrained import load_model
 from maskdino.config import Config
 from maskdino.data.augmentations import resize_shortest_edge
 from maskdino.data.catalog import standard_info
 from maskdino.data.coco import coco_info_from_categories, read_json
+from maskdino.data.custom import dataset_files
 from maskdino.data.image_io import ImageReadError, load_rgb_image
 from maskdino.data.records import DatasetInfo
 from maskdino.data.transforms import Resize
+from maskdino.devices import resolve_device
 from maskdino.image_batch import MIN_SIDE
-from maskdino.presets import get_config
 
 LOGGER = logging.getLogger("maskdino.predict")
 HALF_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -50,80 +46,68 @@ class ImagePrediction:
     error: str | None = None
 
 
-def load_model(config: str | Config | None, weights: str | Path | None) -> tuple[Config, nn.Module]:
-    """The eval model of `config` (preset name, official YAML path or Config) with `weights` loaded.
-
-    weights: an official detectron2 `.pth`, our `.safetensors` or one of our training checkpoints; the last
-    two carry their config, used when `config` is None. None gives random weights (with a warning), for experiments only.
-    """
-    state, stored = None, None
-    if weights is not None:
-        weights = Path(weights)
-        if not weights.is_file():
-            raise FileNotFoundError(f"weights file not found: {weights}")
-        if is_safetensors(weights):
-            state, stored = read_weights(weights)
-        else:
-            stored = stored_config(weights)
-    if config is None:
-        if stored is None:
-            raise ValueError(
-                "no config given: pass a preset name or official YAML path (only our .safetensors "
-                "weights and training checkpoints carry their own config)"
-            )
-        cfg = stored
-    else:
-        cfg = copy.deepcopy(config) if isinstance(config, Config) else get_config(config)
-    model = build_model(cfg)
-    if state is not None:
-        try:
-            load_strict(model, state, str(weights))
-        except CheckpointMismatchError as err:
-            if stored is not None and stored.name != cfg.name:
-                raise CheckpointMismatchError(
-                    f"{weights} holds weights of preset {stored.name!r} but the config is {cfg.name!r}: "
-                    f"give --config {stored.name} or leave the config out to use the stored one.\n{err}"
-                ) from None
-            raise
-    elif weights is not None:
-        load_weights(model, weights)
-    else:
-        LOGGER.warning("no weights given: the model is randomly initialised and its predictions are noise")
-    return cfg, model.eval()
-
-
 def dataset_info(cfg: Config, dataset_json: str | Path | None = None) -> DatasetInfo:
-    """Class names and dataset ids for the results: from `dataset_json` (a COCO-format json of a custom
-    dataset), else the config's custom json, else its standard test dataset; generic names as a last resort."""
+    """Class names, dataset ids and thing flags for the results, from (first found):
+    `dataset_json` (the categories of a COCO instances or panoptic json, as an override); the class
+    identity stored in the config (`data.class_names`, `data.class_ids`, `model.thing_classes`, which
+    training writes from its data, so weights carry them); the config's standard test dataset; else
+    generic names "class <i>" with ids 0..C-1."""
     test = cfg.model.test
     task = "panoptic" if test.panoptic_on else "instance" if test.instance_on else "semantic"
     num_classes = cfg.model.num_classes
-    info = None
-    custom = dataset_json or cfg.data.val_json or cfg.data.train_json
-    if dataset_json is not None or (custom and Path(custom).is_file()):
-        info = coco_info_from_categories(cfg.name, read_json(Path(custom))["categories"], task)
-        if dataset_json is not None and info.num_classes != num_classes:
+    if dataset_json is not None:
+        categories = read_json(Path(dataset_json)).get("categories")
+        if not categories:
+            raise ValueError(f"{dataset_json} lists no categories (each with id and name); pass a COCO json")
+        info = coco_info_from_categories(cfg.name, categories, task)
+        if info.num_classes != num_classes:
             raise ValueError(
                 f"{dataset_json} lists {info.num_classes} categories but the model predicts {num_classes} classes"
             )
-    elif custom:
-        LOGGER.warning("the config's dataset json %s is not on this machine; pass --dataset-json", custom)
-    else:
-        with contextlib.suppress(KeyError):  # a custom dataset name without a json
-            info = standard_info(cfg.data.test)
-    if info is not None and cfg.data.class_names and len(cfg.data.class_names) == info.num_classes:
-        info = DatasetInfo(info.name, task, tuple(cfg.data.class_names), info.dataset_ids, info.isthing)
-    if info is None or info.num_classes != num_classes:
-        LOGGER.warning("no class names for %d classes of config %s: using 'class <i>'", num_classes, cfg.name)
+        return info
+    if len(cfg.data.class_names) == num_classes:
         things = set(cfg.model.thing_classes) or set(range(num_classes))
-        info = DatasetInfo(
+        return DatasetInfo(
             cfg.name,
             task,
-            tuple(f"class {i}" for i in range(num_classes)),
-            tuple(range(num_classes)),
-            tuple(i in things for i in range(num_classes)),
+            tuple(cfg.data.class_names),
+            _stored_class_ids(cfg),
+            tuple(task != "semantic" and i in things for i in range(num_classes)),
         )
-    return info
+    if not (dataset_files(cfg.data, "train").given or dataset_files(cfg.data, "test").given):
+        with contextlib.suppress(KeyError):  # a custom dataset name
+            info = standard_info(cfg.data.test)
+            if info.num_classes == num_classes:
+                return info
+    LOGGER.warning("no class names for %d classes of config %s: using 'class <i>'", num_classes, cfg.name)
+    things = set(cfg.model.thing_classes) or set(range(num_classes))
+    return DatasetInfo(
+        cfg.name,
+        task,
+        tuple(f"class {i}" for i in range(num_classes)),
+        tuple(range(num_classes)),
+        tuple(i in things for i in range(num_classes)),
+    )
+
+
+def _stored_class_ids(cfg: Config) -> tuple[int, ...]:
+    """`data.class_ids`; configs written before they were stored give the ids of their json if it is on
+    this machine, else contiguous ids (with a warning)."""
+    num_classes = cfg.model.num_classes
+    if len(cfg.data.class_ids) == num_classes:
+        return tuple(cfg.data.class_ids)
+    json_path = cfg.data.val_json or cfg.data.train_json
+    if json_path and Path(json_path).is_file():
+        categories = read_json(Path(json_path)).get("categories") or []
+        if len(categories) == num_classes:
+            return coco_info_from_categories(cfg.name, categories, "instance").dataset_ids
+    LOGGER.warning(
+        "config %s names its classes but stores no dataset ids (data.class_ids): results use ids 0..%d; "
+        "pass --dataset-json for the original ids",
+        cfg.name,
+        num_classes - 1,
+    )
+    return tuple(range(num_classes))
 
 
 def as_rgb_array(image: str | Path | np.ndarray | Image.Image) -> tuple[np.ndarray, list[str]]:
@@ -145,7 +129,10 @@ def as_rgb_array(image: str | Path | np.ndarray | Image.Image) -> tuple[np.ndarr
 
 
 class Predictor:
-    """`Predictor("r50_ins_4s", "maskdino_r50.pth")(image)` -> the result dict at the image's size.
+    """`Predictor("maskdino-r50-coco-instance")(image)` -> the result dict at the image's size.
+
+    The model: a registry name (`maskdino zoo`) or `save_pretrained` folder alone, or a config (preset
+    name, official YAML path or Config) with `weights` (any source `load_weights` takes).
 
     Instance results keep the `top_k` best detections with score >= `score_threshold` (defaults keep
     the official 100); both are options of this predictor, not of the shared config. `half`
@@ -163,9 +150,7 @@ class Predictor:
         top_k: int | None = None,
         dataset_json: str | Path | None = None,
     ):
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device} requested but CUDA is not available; use --device cpu")
+        self.device = resolve_device(device)
         if half is True:
             half = "fp16"
         if half and half not in HALF_DTYPES:

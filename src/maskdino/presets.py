@@ -1,6 +1,7 @@
 """One preset per official config, addressable by our name or the official config path.
 
-`get_config("r50_ins_4s")` == `get_config("coco/instance-segmentation/maskdino_R50_bs16_50ep_3s_dowsample1_2048.yaml")`.
+`get_config("r50_ins_4s")` == `get_config("coco/instance-segmentation/maskdino_R50_bs16_50ep_3s_dowsample1_2048.yaml")`;
+`get_config("runs/mine/config.yaml")` reads the config a training run wrote.
 Values come from the fully merged official configs (shared/reference/configs) and FACTS.md section 0;
 the MIMDet presets from hustvl/MIMDet's lazy configs (`configs/mimdet/*_sr_*.py`,
 `configs/benchmarking/*.py` and the `configs/coco.py`, `configs/common.py` they inherit).
@@ -11,10 +12,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from maskdino.config import Config
 
 COCO_PANOPTIC_THINGS = tuple(range(80))
+CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 @dataclass(frozen=True)
@@ -373,13 +378,40 @@ def resolve_preset(name: str) -> PresetInfo:
     candidates = list(PRESETS) + [i.official_yaml for i in PRESETS.values() if i.official_yaml]
     close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.4)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise KeyError(f"unknown preset {name!r}.{hint} Run `maskdino presets` to list them.")
+    raise KeyError(
+        f"unknown preset {name!r}.{hint} Run `maskdino presets` to list them; a run's config.yaml "
+        f"(an existing .yaml/.yml/.json file) is accepted too."
+    )
 
 
-def get_config(name: str, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """A preset's Config (by our name or official config path) with `key=value` overrides applied."""
-    info = resolve_preset(name)
-    cfg = info.build()
-    cfg.name = info.name
-    cfg.official_yaml = info.official_yaml
+def get_config(name: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """A preset's Config (by our name or official config path), or the config file a run wrote
+    (`<run>/config.yaml`, or any YAML/JSON file of `Config.to_dict()`), with `key=value` overrides applied."""
+    try:
+        info = resolve_preset(str(name))
+    except KeyError:
+        if not _is_config_file(name):
+            raise
+        cfg = load_config_file(name)
+    else:
+        cfg = info.build()
+        cfg.name = info.name
+        cfg.official_yaml = info.official_yaml
     return cfg.apply_overrides(list(overrides)) if overrides else cfg
+
+
+def load_config_file(path: str | Path) -> Config:
+    """A Config from a YAML (or JSON) file such as the `config.yaml` of a training run."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not a readable YAML config file: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a config mapping (e.g. the config.yaml of a training run)")
+    return Config.from_dict(data)
+
+
+def _is_config_file(name: str | Path) -> bool:
+    path = Path(name)
+    return path.suffix.lower() in CONFIG_FILE_SUFFIXES and path.is_file()

@@ -10,9 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 from maskdino import build_model, get_config
-from maskdino.checkpoints.load import load_weights, stored_config
+from maskdino.checkpoints import UnreadableCheckpointError, load_model, load_weights, weights_config
 from maskdino.checkpoints.native import read_weights, save_weights
-from maskdino.predictor import load_model
 
 
 def test_round_trip_keeps_weights_and_config(tmp_path):
@@ -21,7 +20,7 @@ def test_round_trip_keeps_weights_and_config(tmp_path):
     model = build_model(cfg)
     path = save_weights(tmp_path / "w.safetensors", model, cfg)
     assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]  # no temporary file left behind
-    assert stored_config(path) == cfg
+    assert weights_config(path) == cfg
     other = load_weights(build_model(cfg), path)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
 
@@ -43,7 +42,7 @@ def test_config_from_another_version_loads_without_its_unknown_keys(tmp_path, ca
 def test_truncated_file_is_a_clear_error(tmp_path):
     path = save_weights(tmp_path / "w.safetensors", build_model(get_config("demo")), get_config("demo"))
     path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(ValueError, match="w.safetensors.*complete"):
+    with pytest.raises(UnreadableCheckpointError, match="w.safetensors.*complete"):
         read_weights(path)
 
 
@@ -53,7 +52,7 @@ def test_training_checkpoint_gives_its_config_and_weights(tmp_path):
     model = build_model(cfg)
     path = tmp_path / "checkpoint_0000100.pt"
     torch.save({"model": model.state_dict(), "iteration": 100, "config": cfg.to_dict()}, path)
-    assert stored_config(path) == cfg
+    assert weights_config(path) == cfg
     other = load_weights(build_model(cfg), path)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
     loaded_cfg, predictor_model = load_model(None, path)  # what `maskdino predict/eval` do without --config
@@ -62,6 +61,6 @@ def test_training_checkpoint_gives_its_config_and_weights(tmp_path):
         torch.equal(a, b) for a, b in zip(model.state_dict().values(), predictor_model.state_dict().values())
     )
     torch.save({"model": model.state_dict()}, tmp_path / "official_like.pth")  # no config inside
-    assert stored_config(tmp_path / "official_like.pth") is None
+    assert weights_config(tmp_path / "official_like.pth") is None
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
-    assert stored_config(tmp_path / "broken.pt") is None
+    assert weights_config(tmp_path / "broken.pt") is None

@@ -7,7 +7,11 @@ import pytest
 import torch
 
 from maskdino import build_model, get_config, load_official_checkpoint
-from maskdino.checkpoints import CheckpointMismatchError, convert_official_state_dict
+from maskdino.checkpoints import (
+    CheckpointMismatchError,
+    UnreadableCheckpointError,
+    convert_official_state_dict,
+)
 from tests.reference import PRESET_OF, inventory, official_checkpoint
 
 INVENTORIES = list(PRESET_OF)
@@ -64,7 +68,7 @@ def test_corrupt_and_missing_files(tmp_path):
     torch.save({"model": {"x": torch.zeros(3)}}, good)
     truncated = tmp_path / "truncated.pth"
     truncated.write_bytes(good.read_bytes()[:100])
-    with pytest.raises(CheckpointMismatchError, match="truncated.pth.*corrupt"):
+    with pytest.raises(UnreadableCheckpointError, match="truncated.pth.*corrupt"):
         load_official_checkpoint(model, truncated)
 
 
@@ -75,5 +79,5 @@ def test_pickled_code_is_never_executed(tmp_path):
 
     path = tmp_path / "evil.pth"
     torch.save({"model": {"x": torch.zeros(1)}, "extra": Payload()}, path)
-    with pytest.raises(CheckpointMismatchError, match="weights_only"):
+    with pytest.raises(UnreadableCheckpointError, match="weights_only"):
         load_official_checkpoint(build_model(get_config("demo")), path)

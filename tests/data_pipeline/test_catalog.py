@@ -67,7 +67,9 @@ def test_build_dataset_from_config(data_root: Path, coco_dir: Path) -> None:
     train = build_dataset(custom, "train")
     assert train.info.name == "instances" and len(train) == 6
     custom.data.train_images = None
-    with pytest.raises(ValueError, match="set data.train_images="):
+    with pytest.raises(
+        ValueError, match=r"needs the folder of its images: pass --train-images \(data.train_images\)"
+    ):
         build_dataset(custom, "train")
 
 

@@ -6,7 +6,9 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
+from pycocotools import mask as mask_util
 
 from maskdino.data import LoadedDataset, load_coco_instances
 from maskdino.data.class_names import COCO_THING_IDS, COCO_THING_NAMES
@@ -97,7 +99,6 @@ def test_custom_json_remaps_ids_and_counts_bad_input(tmp_path: Path, coco_dir: P
         "zero_area_box": 1,
         "unknown_category": 1,
         "out_of_image_box": 1,
-        "no_segmentation": 1,
         "missing_file": 1,
         "no_annotations": 1,  # image 3 has none
     }
@@ -108,9 +109,12 @@ def test_custom_json_remaps_ids_and_counts_bad_input(tmp_path: Path, coco_dir: P
 
     assert [r["image_id"] for r in dataset.records] == [1, 3]
     annotations = dataset.records[0]["annotations"]
-    assert [a["label"] for a in annotations] == [1, 2]
+    assert [a["label"] for a in annotations] == [1, 2, 2]
     assert annotations[0]["bbox"] == [100.0, 50.0, 200.0, 150.0]
-    assert annotations[1]["bbox"] == [5.0, 5.0, 45.0, 25.0]  # no bbox in the json: from the polygon
+    # no segmentation: kept as a box-only annotation (it trains class and box)
+    assert annotations[1]["segmentation"] is None and annotations[1]["bbox"] == [10.0, 10.0, 30.0, 30.0]
+    assert dataset.box_only_annotations == 1
+    assert annotations[2]["bbox"] == [5.0, 5.0, 45.0, 25.0]  # no bbox in the json: from the polygon
 
 
 def test_filter_empty_drops_images_without_annotations(tmp_path: Path, coco_dir: Path) -> None:
@@ -146,3 +150,46 @@ def test_full_shared_subset_when_available() -> None:
     assert len(dataset) == 207  # every dev image has a non-crowd annotation
     assert sum(len(r["annotations"]) for r in dataset.records) == 1814
     assert dict(dataset.bad_input) == {"crowd": 18}
+
+
+def _fixture_json(coco_dir: Path) -> dict:
+    return json.loads((coco_dir / "instances.json").read_text())
+
+
+def test_repeated_image_ids_are_an_error_naming_the_ids_and_the_file(tmp_path: Path, coco_dir: Path) -> None:
+    data = _fixture_json(coco_dir)
+    data["images"][1]["id"] = data["images"][0]["id"]  # 117645 now claims 37777's id (and annotations)
+    path = tmp_path / "repeated.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"repeated\.json gives one image id to several images") as err:
+        load_coco_instances(path, coco_dir)
+    assert "id 37777: 000000037777.jpg, 000000117645.jpg" in str(err.value)
+    assert "Give every image its own id" in str(err.value)
+
+
+def test_orphan_annotations_and_rle_of_the_wrong_size_are_counted_by_kind(
+    tmp_path: Path, coco_dir: Path, caplog
+) -> None:
+    data = _fixture_json(coco_dir)
+    template = next(a for a in data["annotations"] if a["image_id"] == 37777 and not a["iscrowd"])
+    mask = np.zeros((230, 352), dtype=np.uint8, order="F")
+    mask[50:100, 60:120] = 1
+
+    def rle(m: np.ndarray) -> dict:
+        encoded = mask_util.encode(np.asfortranarray(m))
+        return {"size": encoded["size"], "counts": encoded["counts"].decode()}
+
+    data["annotations"] += [
+        {**template, "id": 9001, "image_id": 424242},  # points to no image
+        {**template, "id": 9002, "image_id": 55555},
+        {**template, "id": 9003, "segmentation": rle(mask[:200])},  # RLE 200 rows, image 230
+        {**template, "id": 9004, "segmentation": rle(mask), "bbox": [60, 50, 60, 50]},  # right size: kept
+    ]
+    path = tmp_path / "defects.json"
+    path.write_text(json.dumps(data))
+    with caplog.at_level(logging.WARNING, logger="maskdino.data"):
+        dataset = load_coco_instances(path, coco_dir)
+    assert dict(dataset.bad_input) == {"crowd": 1, "orphan_annotation": 2, "rle_size_mismatch": 1}
+    assert sum(len(r["annotations"]) for r in dataset.records) == 78 + 1
+    assert "orphan_annotation: 2" in caplog.text and "image_id 424242" in caplog.text
+    assert "annotation 9003 of image 37777: RLE size [200, 352], image [230, 352]" in caplog.text

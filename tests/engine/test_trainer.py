@@ -12,11 +12,11 @@ import torch
 import yaml
 
 from maskdino.build import build_model
+from maskdino.checkpoints.load import load_weights
 from maskdino.checkpoints.native import read_weights, save_weights
 from maskdino.checkpoints.official import CheckpointMismatchError
 from maskdino.cli.train import register
 from maskdino.engine import train
-from maskdino.engine.finetune import load_pretrained
 from maskdino.model import MaskDINO
 
 from .conftest import TINY, tiny_config
@@ -41,14 +41,18 @@ def _cli(*argv: str) -> int:
     return args.func(args)
 
 
-def test_load_pretrained_reinitialises_only_the_class_heads(coco_dir: Path, tmp_path: Path) -> None:
+def test_fine_tuning_load_reinitialises_only_the_class_heads(
+    coco_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cfg80 = tiny_config(coco_dir, tmp_path)
     pretrained = build_model(cfg80)
     save_weights(tmp_path / "coco.safetensors", pretrained, cfg80)
     cfg3 = tiny_config(coco_dir, tmp_path, "model.num_classes=3")
     model = build_model(cfg3)
     fresh = {k: v.clone() for k, v in model.state_dict().items()}
-    assert load_pretrained(model, tmp_path / "coco.safetensors") == CLASS_HEADS
+    with caplog.at_level(logging.WARNING, logger="maskdino.checkpoints"):
+        load_weights(model, tmp_path / "coco.safetensors", reinit_class_heads=True)
+    assert f"re-initialised {', '.join(CLASS_HEADS)};" in caplog.text
     loaded, source = model.state_dict(), pretrained.state_dict()
     for key in loaded:
         expected = fresh[key] if key in CLASS_HEADS else source[key]
@@ -56,7 +60,7 @@ def test_load_pretrained_reinitialises_only_the_class_heads(coco_dir: Path, tmp_
     # anything else that differs is still an error naming the tensor
     other = build_model(tiny_config(coco_dir, tmp_path, "model.num_classes=3", "model.decoder.hidden_dim=32"))
     with pytest.raises(CheckpointMismatchError, match=r"shape mismatch(.|\n)*predictor\.bbox_embed"):
-        load_pretrained(other, tmp_path / "coco.safetensors")
+        load_weights(other, tmp_path / "coco.safetensors", reinit_class_heads=True)
 
 
 def test_custom_dataset_fine_tune_and_resume_through_the_cli(
@@ -119,7 +123,13 @@ def test_non_finite_loss_names_the_iteration_and_the_last_checkpoint(
 
 
 def test_wrong_data_root_is_an_error_naming_what_was_looked_for(coco_dir: Path, tmp_path: Path) -> None:
-    cfg = tiny_config(coco_dir, tmp_path / "out", "data.train_json=none", f"data.root={tmp_path / 'nowhere'}")
+    cfg = tiny_config(
+        coco_dir,
+        tmp_path / "out",
+        "data.train_json=none",
+        "data.train_images=none",
+        f"data.root={tmp_path / 'nowhere'}",
+    )
     with pytest.raises(FileNotFoundError, match="nowhere"):
         train(cfg, progress=False)
     cfg.data.root = str(tmp_path)

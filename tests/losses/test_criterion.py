@@ -62,10 +62,22 @@ def test_panoptic_box_loss_skips_stuff() -> None:
     targets = [{"labels": torch.tensor([3, 100]), "boxes": boxes}]
     indices = [(torch.tensor([0, 1]), torch.tensor([0, 1]))]
     plain = _criterion().loss_boxes(outputs, targets, indices, 2.0)
-    panoptic = _criterion(panoptic_on=True).loss_boxes(outputs, targets, indices, 2.0)
+    panoptic = _criterion(thing_classes=tuple(range(80))).loss_boxes(outputs, targets, indices, 2.0)
     assert math.isclose(plain["loss_bbox"].item(), (0.4 + 1.2) / 2, rel_tol=1e-6)
     assert math.isclose(panoptic["loss_bbox"].item(), 0.4 / 2, rel_tol=1e-6)  # still / all 2 masks
     assert math.isclose(panoptic["loss_giou"].item(), 0.75 / 2, rel_tol=1e-4)
+    # the config's thing classes decide, not COCO's 80: here 100 is the thing and 3 the stuff
+    custom = _criterion(thing_classes=(100,)).loss_boxes(outputs, targets, indices, 2.0)
+    assert math.isclose(custom["loss_bbox"].item(), 1.2 / 2, rel_tol=1e-6)
+
+
+def test_pano_box_loss_takes_the_configs_thing_classes() -> None:
+    cfg = ModelConfig(num_classes=5, thing_classes=(1, 3))
+    cfg.loss.pano_box_loss = True
+    criterion = build_criterion(cfg)
+    assert criterion.thing_classes == (1, 3) and criterion.matcher.thing_classes == (1, 3)
+    cfg.thing_classes = ()  # every class is a thing
+    assert build_criterion(cfg).thing_classes == (0, 1, 2, 3, 4)
 
 
 def test_mask_losses_hand_value() -> None:
@@ -231,7 +243,7 @@ def test_build_criterion_options() -> None:
     cfg.decoder.semantic_ce_loss = True
     cfg.loss.box_loss = False
     criterion = build_criterion(cfg)
-    assert criterion.semantic_ce_loss and not criterion.panoptic_on
+    assert criterion.semantic_ce_loss and criterion.thing_classes is None
     assert criterion.losses == ("labels", "masks") and criterion.dn_losses == ("labels", "masks", "boxes")
     assert math.isclose(
         criterion.class_weight[-1].item(), 0.1, rel_tol=1e-6

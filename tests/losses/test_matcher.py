@@ -100,9 +100,9 @@ def test_cost_types_select_terms() -> None:
 
 def test_panoptic_stuff_box_cost_is_thing_mean() -> None:
     outputs, target = _random_case(2)
-    target["labels"] = torch.tensor([3, 95, 10])  # 95 is a stuff class (>= 80)
+    target["labels"] = torch.tensor([3, 95, 10])  # 95 is a stuff class (COCO panoptic: things 0..79)
     plain = HungarianMatcher(**WEIGHTS, num_points=50)
-    panoptic = HungarianMatcher(**WEIGHTS, num_points=50, panoptic_on=True)
+    panoptic = HungarianMatcher(**WEIGHTS, num_points=50, thing_classes=tuple(range(80)))
     outputs["pred_logits"] = torch.randn(1, 5, 100)
     costs = ("cls", "box")
     box_plain = plain.cost_matrix(outputs, target, 0, costs) - plain.cost_matrix(outputs, target, 0, ("cls",))

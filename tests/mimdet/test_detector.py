@@ -26,6 +26,7 @@ def two_images() -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
 
 
 def test_training_returns_the_five_losses_and_backpropagates():
+    torch.manual_seed(0)  # the initial losses depend on the random init and the sampled proposals
     model = tiny_detector().train()
     images, targets = two_images()
     losses = model(images, targets)
@@ -72,23 +73,51 @@ def test_bad_inputs_are_named():
         model(images, [targets[0], {**targets[1], "labels": torch.tensor([80])}])
     with pytest.raises(KeyError, match=r"targets\[0\] lacks \['masks'\]"):
         model(images, [{k: v for k, v in targets[0].items() if k != "masks"}, targets[1]])
-    with pytest.raises(ValueError, match=r"images\[0\] must be a \[3, H, W\] float RGB tensor"):
+    with pytest.raises(ValueError, match=r"image 0 has dtype torch.uint8; expected float values in \[0, 1\]"):
         model([(images[0] * 255).to(torch.uint8)], targets[:1])
     with pytest.raises(ValueError, match="training needs targets"):
         model(images)
 
 
-def test_transform_normalises_and_pads_without_resizing():
+def test_transform_normalises_then_pads_with_zeros():
     transform = DetectionTransform((123.675, 116.28, 103.53), (58.395, 57.12, 57.375), 32)
     image = torch.full((3, 100, 150), 0.485)  # the red mean: normalises to 0 in channel 0
     for mode in (transform.train(), transform.eval()):
         batch, sizes = mode([image])
         assert sizes == [(100, 150)] and batch.shape == (1, 3, 128, 160)
         assert batch[0, 0, :100, :150].abs().max() < 1e-6 and batch[0, :, 100:].abs().max() == 0
-    fixed = DetectionTransform((0.0,) * 3, (1.0,) * 3, 32, fixed_input_size=64)
-    assert fixed([torch.rand(3, 30, 60)])[0].shape == (1, 3, 64, 64)
-    with pytest.raises(ValueError, match="exceeds the fixed input size 64"):
-        fixed([torch.rand(3, 30, 70)])
+
+
+def test_fixed_square_is_padded_with_128_before_normalising():
+    # the LSJ test mapper: FixedSizeCrop pads the resized uint8 image with 128, then the model normalises
+    transform = DetectionTransform((100.0, 110.0, 120.0), (50.0, 40.0, 20.0), 32, fixed_input_size=64)
+    image = torch.rand(3, 40, 60)
+    batch, sizes = transform([image])
+    assert batch.shape == (1, 3, 64, 64) and sizes == [(64, 64)]  # the heads see the whole square
+    mean, std = torch.tensor([100.0, 110.0, 120.0]), torch.tensor([50.0, 40.0, 20.0])
+    torch.testing.assert_close(
+        batch[0, :, :40, :60], (image * 255 - mean[:, None, None]) / std[:, None, None]
+    )
+    torch.testing.assert_close(batch[0, :, 40:, :], ((128 - mean) / std)[:, None, None].expand(-1, 24, 64))
+    torch.testing.assert_close(batch[0, :, :, 60:], ((128 - mean) / std)[:, None, None].expand(-1, 64, 4))
+    with pytest.raises(ValueError, match="larger than the fixed input size 64"):
+        transform([torch.rand(3, 40, 70)])
+
+
+def test_postprocess_rescales_per_axis_or_by_the_larger_ratio_on_the_square():
+    boxes = torch.tensor([[10.0, 20.0, 30.0, 60.0], [50.0, 50.0, 50.0, 60.0], [60.0, 10.0, 70.0, 30.0]])
+    det = {"boxes": boxes, "labels": torch.tensor([1, 2, 3]), "scores": torch.tensor([0.9, 0.8, 0.7])}
+    per_axis = DetectionTransform((0.0,) * 3, (1.0,) * 3, 32)
+    (out,) = per_axis.postprocess([det], [(64, 80)], [(32, 160)])  # x * 2, y / 2
+    # the zero-width box is dropped, the last is clipped to the 160 px width
+    torch.testing.assert_close(
+        out["boxes"], torch.tensor([[20.0, 10.0, 60.0, 30.0], [120.0, 5.0, 140.0, 15.0]])
+    )
+    assert out["labels"].tolist() == [0, 2] and out["scores"].tolist() == pytest.approx([0.9, 0.7])
+    square = DetectionTransform((0.0,) * 3, (1.0,) * 3, 32, fixed_input_size=64)
+    # a 32 x 64 content resized from 16 x 32: both boxes scale by max(32, 16) / 64 = 0.5
+    (out,) = square.postprocess([det], [(64, 64)], [(16, 32)])
+    torch.testing.assert_close(out["boxes"], torch.tensor([[5.0, 10.0, 15.0, 16.0], [30.0, 5.0, 32.0, 15.0]]))
 
 
 def test_benchmarking_backbone_gets_its_fixed_square():

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import torch
+from PIL import Image
 
 from maskdino.backbones.mimdet import MIMDetBackbone
 from maskdino.build import build_model
@@ -57,3 +61,29 @@ def test_the_preset_is_the_r50_recipe_with_the_vit_b_backbone():
     for section in ("pixel_decoder", "decoder", "loss", "test"):
         assert getattr(preset.model, section) == getattr(r50.model, section)
     assert (preset.input, preset.solver) == (r50.input, r50.solver)
+
+
+def test_the_preset_backbone_gives_the_mimdet_detector_features(data_dir):
+    """Same weights, same image: the preset's preprocessing and backbone give the features of the MIMDet
+    ViT-B detector's (whose FPN matches the official one, test_official_parity.py). Only the grid of the
+    stored position tables differs (1024 for LSJ); at MIMDet's 800 the checkpoints are interchangeable."""
+    preset = get_config("maskdino_mimdet_vit_b")
+    detector_cfg = get_config("mimdet_vit_b_sr05")
+    assert replace(preset.model.backbone.mimdet, pretrain_img_size=800) == detector_cfg.model.backbone.mimdet
+    torch.manual_seed(0)
+    maskdino = build_model(
+        get_config("maskdino_mimdet_vit_b", ["model.backbone.mimdet.pretrain_img_size=800"])
+    )
+    detector = build_model(detector_cfg)
+    maskdino.backbone.load_state_dict(detector.backbone.state_dict(), strict=True)
+    image = Image.open(data_dir / "mimdet" / "coco4" / "000000000802.jpg").convert("RGB").resize((320, 240))
+    tensor = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255.0
+    with torch.no_grad():
+        batch, sizes = maskdino.eval().preprocess([tensor])
+        ours = maskdino.backbone(batch)
+        detector_batch, detector_sizes = detector.eval().transform([tensor])
+        reference = detector.backbone(detector_batch, detector_sizes)
+    assert torch.equal(batch, detector_batch) and sizes == detector_sizes == [(240, 320)]
+    assert ours.keys() == reference.keys() == {"res2", "res3", "res4", "res5"}
+    for level in ours:
+        torch.testing.assert_close(ours[level], reference[level], rtol=0, atol=0)

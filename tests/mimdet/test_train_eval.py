@@ -70,7 +70,8 @@ def test_train_cli_takes_a_mimdet_preset_by_name_or_official_path(tmp_path: Path
     ):
         args = argparse.Namespace(
             config=spec, output=str(tmp_path), resume=False, data_root=None, train_json="train.json",
-            train_images="images", val_json=None, val_images=None, overrides=[*TINY, "solver.max_iter=7"],
+            train_images="images", val_json=None, val_images=None, backbone_weights=None,
+            overrides=[*TINY, "solver.max_iter=7"],
         )  # fmt: skip
         cfg = build_config(args)
         assert (cfg.name, cfg.model.architecture, cfg.model.backbone.name) == (

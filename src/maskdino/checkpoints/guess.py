@@ -1,11 +1,14 @@
-"""Which preset does a checkpoint fit? Compare its (name, shape) pairs with every preset's state dict,
-built on the meta device so nothing is allocated."""
+"""Which preset does a checkpoint fit? Compare its (name, shape) pairs with the state dict of every preset
+of the same architecture, built on the meta device so nothing is allocated."""
 
 from __future__ import annotations
+
+from functools import cache
 
 import torch
 
 
+@cache
 def preset_shapes(name: str) -> dict[str, tuple[int, ...]]:
     from maskdino.build import build_model
     from maskdino.presets import get_config
@@ -19,9 +22,13 @@ def guess_preset(shapes: dict[str, tuple[int, ...]]) -> str | None:
     """The preset whose state dict shares the most (name, shape) pairs with `shapes` (None if none fit)."""
     from maskdino.presets import PRESETS
 
+    # Mask R-CNN heads (MIMDet, Benchmarking) or Mask DINO's: only presets of that architecture can fit
+    architecture = "mimdet_mask_rcnn" if any(k.startswith("roi_heads.") for k in shapes) else "maskdino"
     best, best_score = None, 0.0
     items = set(shapes.items())
-    for name in PRESETS:
+    for name, info in PRESETS.items():
+        if info.build().model.architecture != architecture:
+            continue
         try:
             expected = set(preset_shapes(name).items())
         except (ValueError, NotImplementedError):

@@ -15,6 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from maskdino.checkpoints.errors import CheckpointMismatchError, UnreadableCheckpointError
+from maskdino.utils.file_access import check_readable
+
 # (official prefix, our prefix), first match wins
 PREFIX_MOVES: list[tuple[str, str]] = [
     ("sem_seg_head.pixel_decoder.transformer.level_embed", "pixel_decoder.level_embed"),
@@ -61,20 +64,14 @@ ALIASES: list[tuple[re.Pattern, str]] = [
 DROPPED = re.compile(r"^criterion\.empty_weight$")
 
 
-class CheckpointMismatchError(RuntimeError):
-    """The checkpoint does not fit the model; the message lists every differing key."""
-
-
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of an official `.pth` (`{"model": state_dict}` or a bare state dict), without executing
     pickled code (`weights_only=True`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+    path = check_readable(path, "checkpoint")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt files and unsafe pickles both land here
-        raise CheckpointMismatchError(
+        raise UnreadableCheckpointError(
             f"cannot read {path} as a PyTorch checkpoint with weights_only=True ({type(err).__name__}: {err}). "
             "The file may be truncated or corrupt (download it again), or it pickles objects other than tensors "
             "(re-save just the state dict: torch.save({'model': sd}, path))."
@@ -82,7 +79,7 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointMismatchError(
+        raise UnreadableCheckpointError(
             f"{path} does not hold a state dict of tensors (or {{'model': state_dict}})"
         )
     return dict(obj)

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maskdino.checkpoints.official import CheckpointMismatchError
+from maskdino.checkpoints.pretrained import load_model
 from maskdino.data.image_io import load_rgb_image
 from maskdino.demo import demo_assets
 from maskdino.export import export_onnx, export_program, min_side, verification_batches
 from maskdino.export.onnx import MAX_SIDE
 from maskdino.export.verify import compare, compare_with_pytorch, pytorch_outputs
 from maskdino.model import MaskDINO
-from maskdino.predictor import load_model
+from maskdino.utils.file_access import check_output_file
 
 TOLERANCE = {"fp32": 1e-3, "fp16": 1e-2}
 MAX_UNMATCHED = 0.05  # fp16: share of queries that may be selected differently (top-k boundary ties)
@@ -51,20 +51,14 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.fp16 and args.format != "onnx":
-        print("maskdino export: error: --fp16 applies to --format onnx only", file=sys.stderr)
-        return 2
-    try:
-        cfg, model = load_model(args.config, args.weights)
-    except CheckpointMismatchError as err:
-        print(f"maskdino export: error: {err}", file=sys.stderr)
-        return 2
+        raise ValueError("--fp16 applies to --format onnx only")
+    check_output_file(args.output)
+    cfg, model = load_model(args.config, args.weights)
     if not isinstance(model, MaskDINO):
-        print(
-            f"maskdino export: error: {cfg.name} is a {type(model).__name__}; export supports the Mask DINO "
-            "and DI-MaskDINO presets (`maskdino presets` lists them)",
-            file=sys.stderr,
+        raise ValueError(
+            f"{cfg.name} is a {type(model).__name__}; export supports the Mask DINO and DI-MaskDINO presets "
+            "(`maskdino presets` lists them)"
         )
-        return 2
     program = export_program(model)
     if args.format == "torch":
         path = Path(args.output)

@@ -3,7 +3,8 @@
 INPUTs are files, folders (their .jpg/.jpeg/.png/.webp/.bmp files, not recursive) and glob patterns.
 DIR receives:
   overlays/<name>.png     the picture with the result drawn on it
-  results.json            COCO results (instance presets): bbox xywh, RLE segmentation, dataset category ids
+  results.json            COCO results (instance presets): bbox xywh, RLE segmentation, the dataset's own
+                          category ids (stored with the weights by training, or from --dataset-json)
   panoptic/<name>.png     COCO-panoptic PNG (id = R + 256 G + 256^2 B) + panoptic.json (panoptic presets)
   semantic/<name>.png     per-pixel contiguous class index (presets with semantic output)
   images.json             image ids, file names, sizes, decoding notes, categories and failures
@@ -21,10 +22,11 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from maskdino.checkpoints.official import CheckpointMismatchError
+from maskdino.checkpoints.errors import WeightsError
 from maskdino.data.records import DatasetInfo
 from maskdino.evaluation.results import instances_to_coco_results, panoptic_to_png, semantic_to_png, write_png
 from maskdino.predictor import ImagePrediction, Predictor
+from maskdino.utils.file_access import check_output_dir
 from maskdino.visualize import draw_result
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -35,10 +37,13 @@ def register(sub) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument(
-        "--config", help="preset name or official YAML path (default: the one stored in --weights)"
+        "--config",
+        help="preset name, official YAML path or a run's config.yaml (default: the one stored in --weights)",
     )
     parser.add_argument(
-        "--weights", help="official .pth or our .safetensors (none: random weights, with a warning)"
+        "--weights",
+        help="registry name (`maskdino zoo`), save_pretrained folder, our .safetensors, a training checkpoint "
+        "or an official .pth (none: random weights, with a warning)",
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument(
@@ -69,7 +74,9 @@ def register(sub) -> None:
         help="draw instances with at least this score (default: 0.5)",
     )
     parser.add_argument(
-        "--dataset-json", help="COCO-format json of a custom dataset, for its class names and ids"
+        "--dataset-json",
+        help="COCO instances or panoptic json whose categories name the classes and give their ids "
+        "(default: those stored with the weights)",
     )
     parser.add_argument("--no-overlays", action="store_true", help="write only the machine-readable results")
     parser.set_defaults(func=run)
@@ -188,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     paths, failures = collect_inputs(args.inputs)
     if not paths:
         return _error("no images to predict:\n  " + "\n  ".join(failures))
+    out_dir = check_output_dir(args.output)
     try:
         predictor = Predictor(
             args.config,
@@ -198,9 +206,8 @@ def run(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             dataset_json=args.dataset_json,
         )
-    except CheckpointMismatchError as err:
+    except WeightsError as err:
         return _error(str(err))
-    out_dir = Path(args.output)
     writer = ResultWriter(out_dir, predictor.info, args.overlay_threshold, not args.no_overlays)
     names, ids = output_names(paths), image_ids(paths)
     progress = tqdm(

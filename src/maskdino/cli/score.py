@@ -7,10 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from maskdino.cli.report import coco_tables, panoptic_table, semantic_tables
+from maskdino.data.semantic import read_classes_file
 from maskdino.evaluation.coco import BACKENDS, IOU_TYPES, evaluate_coco
 from maskdino.evaluation.panoptic import evaluate_panoptic
 from maskdino.evaluation.semantic import evaluate_semantic
-from maskdino.evaluation.table import format_table, metrics_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     semantic.add_argument(
         "--reduce-zero-label", action="store_true", help="ADE20K ground truth: 0 is ignored, labels drop by 1"
     )
-    semantic.add_argument("--class-names", type=Path, help="text file with one class name per line")
+    semantic.add_argument(
+        "--class-names", type=Path, help="classes.txt: one class name per line, line i naming class i"
+    )
     semantic.add_argument("--cityscapes", action="store_true", help="also report Cityscapes IoU and IoU_sup")
     semantic.add_argument("--per-class", action="store_true", help="also print the IoU of every class")
 
@@ -59,28 +62,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _score_coco(args: argparse.Namespace) -> tuple[dict, str]:
     metrics = evaluate_coco(args.gt, args.results, iou_types=args.iou_types, backend=args.backend)
-    rows = [(iou_type, f"{iou_type}/{{}}") for iou_type in args.iou_types]
-    tables = [
-        metrics_table(metrics, rows, ("AP", "AP50", "AP75", "APs", "APm", "APl")),
-        metrics_table(metrics, rows, ("AR1", "AR10", "AR100", "ARs", "ARm", "ARl")),
-    ]
-    if args.per_category:
-        names = dict.fromkeys(key.split("/AP-", 1)[1] for key in metrics if "/AP-" in key)
-        body = [[name] + [metrics.get(f"{t}/AP-{name}") for t in args.iou_types] for name in names]
-        tables.append(format_table(["category", *(f"{t} AP" for t in args.iou_types)], body))
-    return metrics, "\n\n".join(tables)
+    return metrics, "\n\n".join(coco_tables(metrics, args.iou_types, args.per_category))
 
 
 def _score_panoptic(args: argparse.Namespace) -> tuple[dict, str]:
     metrics = evaluate_panoptic(args.gt_json, args.gt_dir, args.pred_json, args.pred_dir)
-    rows = [("All", "{}"), ("Things", "{}_th"), ("Stuff", "{}_st")]
-    return metrics, metrics_table(metrics, rows, ("PQ", "SQ", "RQ", "N"))
+    return metrics, panoptic_table(metrics)
 
 
 def _score_semantic(args: argparse.Namespace) -> tuple[dict, str]:
     names = None
     if args.class_names is not None:
-        names = [line.strip() for line in args.class_names.read_text().splitlines() if line.strip()]
+        names = list(read_classes_file(args.class_names))
     metrics = evaluate_semantic(
         args.pred_dir,
         args.gt_dir,
@@ -90,12 +83,7 @@ def _score_semantic(args: argparse.Namespace) -> tuple[dict, str]:
         class_names=names,
         cityscapes=args.cityscapes,
     )
-    columns = ["mIoU", "fwIoU", "mACC", "pACC"] + (["IoU", "IoU_sup"] if args.cityscapes else [])
-    tables = [metrics_table(metrics, [("semantic", "{}")], columns)]
-    if args.per_class:
-        classes = [key[len("IoU-") :] for key in metrics if key.startswith("IoU-")]
-        body = [[name, metrics[f"IoU-{name}"], metrics[f"ACC-{name}"]] for name in classes]
-        tables.append(format_table(["class", "IoU", "ACC"], body))
+    tables = semantic_tables(metrics, per_class=args.per_class, cityscapes=args.cityscapes)
     return metrics, "\n\n".join(tables)
 
 

@@ -1,8 +1,11 @@
-"""`maskdino train --config PRESET --output DIR [key=value ...]`: train on a standard or a custom dataset.
+"""`maskdino train --config PRESET --output DIR [key=value ...]`: train on a standard dataset or your own.
 
-Standard datasets are found under `--data-root` (or $MASKDINO_DATASETS) in the official layouts; a custom
-COCO-format dataset is `--train-json FILE --train-images DIR` (classes from the json), optionally with
-`--val-json FILE --val-images DIR` for periodic evaluation. Under `torchrun` every process runs this.
+Standard datasets are found under `--data-root` (or $MASKDINO_DATASETS) in the official layouts; your
+own data is described by its files, and its format is recognised from them (docs/datasets.md): COCO
+instances (`--train-json --train-images`, boxes only or mixed too), COCO panoptic (`--train-json
+--train-images --train-masks`) or a semantic folder (`--train-images --train-masks --classes`), with the
+same `--val-*` flags for evaluation during and at the end of training. Under `torchrun` every process runs
+this.
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
+from maskdino.cli.dataset_flags import add_dataset_arguments, apply_dataset_arguments
 from maskdino.config import Config
-from maskdino.presets import get_config, resolve_preset
+from maskdino.presets import get_config
 
 
 def register(sub) -> None:
@@ -27,37 +29,32 @@ def register(sub) -> None:
     parser.add_argument(
         "--output", required=True, help="output folder: config.yaml, checkpoints, metrics, events"
     )
+    add_dataset_arguments(parser, ("train", "val"))
     parser.add_argument(
-        "--data-root", help="folder holding the standard datasets (default: $MASKDINO_DATASETS)"
+        "--weights",
+        help="initial weights (fine-tuning; class heads re-initialised if the class count differs): registry "
+        "name (`maskdino zoo`), save_pretrained folder, our .safetensors or an official .pth",
     )
-    parser.add_argument("--train-json", help="custom COCO-format training annotations")
-    parser.add_argument("--train-images", help="image folder of --train-json")
-    parser.add_argument("--val-json", help="custom COCO-format validation annotations")
-    parser.add_argument("--val-images", help="image folder of --val-json")
-    parser.add_argument("--weights", help="initial weights: official .pth or our .safetensors (fine-tuning)")
     parser.add_argument(
-        "--resume", action="store_true", help="continue from the output folder's last checkpoint"
+        "--backbone-weights",
+        help="pretrained backbone file the recipe starts from (R-50.pkl, torchvision/Swin/MAE .pth); "
+        "sets model.backbone.weights (--weights and --resume replace it)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --output from its newest checkpoint that loads",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the previous run's files in --output and start over (without it, or --resume, "
+        "a folder holding a run is refused)",
     )
     parser.add_argument("--device", help="torch device (default: this process's GPU, else CPU)")
     parser.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
     parser.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. solver.max_iter=200")
     parser.set_defaults(func=run)
-
-
-def load_config(spec: str, overrides: list[str]) -> Config:
-    """A preset (our name or official YAML path), else a config.yaml file written by `maskdino train`."""
-    path = Path(spec)
-    try:
-        resolve_preset(spec)
-    except KeyError:
-        if not path.is_file():
-            raise
-    else:
-        return get_config(spec, overrides)
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} does not hold a config mapping (a config.yaml written by maskdino train)")
-    return Config.from_dict(data).apply_overrides(overrides)
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -70,18 +67,11 @@ def build_config(args: argparse.Namespace) -> Config:
                 f"when {saved} exists"
             )
         spec = str(saved)
-    cfg = load_config(spec, list(args.overrides))
+    cfg = get_config(spec, list(args.overrides))
     cfg.output_dir = args.output
-    if args.data_root:
-        cfg.data.root = args.data_root
-    if bool(args.train_json) != bool(args.train_images):
-        raise ValueError("--train-json and --train-images go together (annotations and their image folder)")
-    if bool(args.val_json) != bool(args.val_images):
-        raise ValueError("--val-json and --val-images go together (annotations and their image folder)")
-    if args.train_json:
-        cfg.data.train_json, cfg.data.train_images = args.train_json, args.train_images
-    if args.val_json:
-        cfg.data.val_json, cfg.data.val_images = args.val_json, args.val_images
+    if args.backbone_weights is not None:
+        cfg.model.backbone.weights = args.backbone_weights
+    apply_dataset_arguments(cfg, args, ("train", "val"))
     return cfg
 
 
@@ -91,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     try:
         result = train(
-            cfg, resume=args.resume, weights=args.weights, device=args.device, progress=not args.no_progress
+            cfg,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            weights=args.weights,
+            device=args.device,
+            progress=not args.no_progress,
         )
     except FloatingPointError as err:
         print(f"maskdino train: {err}", file=sys.stderr)

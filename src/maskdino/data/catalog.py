@@ -26,6 +26,7 @@ from maskdino.data.class_names import (
 )
 from maskdino.data.coco import load_coco_instances
 from maskdino.data.coco_panoptic import load_coco_panoptic
+from maskdino.data.custom import dataset_files, load_dataset_files
 from maskdino.data.records import DatasetInfo, LoadedDataset
 from maskdino.data.semantic import ade20k_info, load_ade20k
 
@@ -116,21 +117,15 @@ def load_standard_dataset(
 
 
 def build_dataset(cfg: Config, split: str) -> LoadedDataset:
-    """The train or test dataset of a config: a custom COCO json (data.train_json/val_json with their image
-    folders) when given, else the standard name data.train/data.test under the data root."""
+    """The train or test dataset of a config: your own files when any is given (data.train_json /
+    train_images / train_masks, or the val_* ones; see maskdino.data.custom), else the standard name
+    data.train / data.test under the data root."""
     if split not in ("train", "test"):
         raise ValueError(f"split {split!r}: expected 'train' or 'test'")
     is_train = split == "train"
-    json_path = cfg.data.train_json if is_train else cfg.data.val_json
-    images = cfg.data.train_images if is_train else cfg.data.val_images
     filter_empty = is_train and cfg.data.filter_empty_annotations
-    if json_path:
-        if not images:
-            key = "data.train_images" if is_train else "data.val_images"
-            raise ValueError(f"a custom json ({json_path}) needs its image folder: set {key}=<folder>")
-        return load_coco_instances(
-            json_path, images, filter_empty=filter_empty, class_names=cfg.data.class_names
-        )
+    if dataset_files(cfg.data, split).given:
+        return load_dataset_files(cfg.data, split, filter_empty=filter_empty)
     name = cfg.data.train if is_train else cfg.data.test
     return load_standard_dataset(
         name, cfg.data.root, filter_empty=filter_empty, class_names=cfg.data.class_names
@@ -153,6 +148,7 @@ def _layout(name: str) -> DatasetLayout:
     if name not in STANDARD_DATASETS:
         raise KeyError(
             f"unknown dataset {name!r}; standard names: {', '.join(sorted(STANDARD_DATASETS))}. "
-            f"For your own COCO-format data set data.train_json/data.train_images (and val_json/val_images)"
+            f"For your own data give its files (--train-json/--train-images/--train-masks, see "
+            f"docs/datasets.md)"
         )
     return STANDARD_DATASETS[name]

@@ -57,7 +57,7 @@ def load_cityscapes_semantic(root: str | Path, split: str, name: str | None = No
         label_dir,
         cityscapes_info(name, "semantic"),
         encoding,
-        IMAGE_SUFFIX,
+        (IMAGE_SUFFIX,),
         suffix,
     )
 

@@ -1,10 +1,14 @@
 """COCO-format instance annotations (the official COCO json or any custom json with its own categories).
 
 Categories are remapped to contiguous labels in ascending id order, names kept (detectron2's
-`load_coco_json`). Annotations that cannot be used are dropped and counted per kind instead of raising:
-polygons with fewer than 3 points or no area, missing segmentation, zero-area or out-of-image boxes,
-unknown category ids. Crowd annotations are kept (the evaluator needs them) but flagged; the mapper
-leaves them out of the training targets, as the official mapper does.
+`load_coco_json`). The whole json is checked before any training or inference: image ids that repeat
+are an error (the annotations of one image would be given to the other). An annotation without
+`segmentation` is kept as a box-only target (`segmentation` None): a json of boxes trains a detector, a
+mixed json trains each annotation on what it has. Annotations that cannot be used are dropped and counted
+per kind instead of raising: polygons with fewer than 3 points or no area, RLE masks whose size is not
+their image's, zero-area or out-of-image boxes, unknown category ids, and image ids that no image has.
+Crowd annotations are kept (the evaluator needs them) but flagged; the mapper leaves them out of the
+training targets, as the official mapper does.
 """
 
 from __future__ import annotations
@@ -35,9 +39,22 @@ def load_coco_instances(
     DATALOADER.FILTER_EMPTY_ANNOTATIONS); evaluation keeps every image. `class_names`, when given,
     replaces the json's category names (one per category, in ascending id order).
     """
+    json_path = Path(json_path)
+    data = read_json(json_path)
+    return coco_instances_from_data(data, json_path, image_root, name, filter_empty, class_names)
+
+
+def coco_instances_from_data(
+    data: dict[str, Any],
+    json_path: str | Path,
+    image_root: str | Path,
+    name: str | None = None,
+    filter_empty: bool = False,
+    class_names: tuple[str, ...] = (),
+) -> LoadedDataset:
+    """`load_coco_instances` of the already parsed content `data` of `json_path`."""
     json_path, image_root = Path(json_path), Path(image_root)
     name = name or json_path.stem
-    data = read_json(json_path)
     for key in ("images", "annotations", "categories"):
         if key not in data:
             raise ValueError(
@@ -54,12 +71,16 @@ def load_coco_instances(
             )
         info = dataclasses.replace(info, class_names=tuple(class_names))
     label_of = info.contiguous_ids()
-
-    annotations_by_image: dict[Any, list[dict]] = {}
-    for ann in data["annotations"]:
-        annotations_by_image.setdefault(ann.get("image_id"), []).append(ann)
+    check_unique_image_ids(data["images"], json_path)
 
     tally = BadInputTally()
+    image_ids = {image["id"] for image in data["images"]}
+    annotations_by_image: dict[Any, list[dict]] = {}
+    for ann in data["annotations"]:
+        if ann.get("image_id") not in image_ids:
+            tally.add("orphan_annotation", f"annotation {ann.get('id')}: image_id {ann.get('image_id')}")
+            continue
+        annotations_by_image.setdefault(ann.get("image_id"), []).append(ann)
     records = []
     for image in data["images"]:
         file_name = image_root / image["file_name"]
@@ -97,7 +118,27 @@ def load_coco_instances(
             f"none of the {len(data['images'])} images listed in {json_path} exist under {image_root} "
             f"(e.g. {example}); point the image folder (--data-root or data.train_images/val_images) at them"
         )
-    return LoadedDataset(info, records, tally.counts, annotation_file=str(json_path))
+    box_only = sum(1 for ann in data["annotations"] if not ann.get("segmentation"))
+    return LoadedDataset(
+        info, records, tally.counts, annotation_file=str(json_path), box_only_annotations=box_only
+    )
+
+
+def check_unique_image_ids(images: list[dict[str, Any]], json_path: Path) -> None:
+    """Two images with one id would share (and mislabel) each other's annotations: refuse the json."""
+    files_of: dict[Any, list[str]] = {}
+    for image in images:
+        if "id" not in image:
+            raise ValueError(f"{json_path}: image {image.get('file_name', image)!r} has no 'id'")
+        files_of.setdefault(image["id"], []).append(str(image.get("file_name")))
+    repeated = {i: files for i, files in files_of.items() if len(files) > 1}
+    if repeated:
+        shown = "; ".join(f"id {i}: {', '.join(files)}" for i, files in list(repeated.items())[:5])
+        more = f" (and {len(repeated) - 5} more ids)" if len(repeated) > 5 else ""
+        raise ValueError(
+            f"{json_path} gives one image id to several images ({shown}){more}; their annotations cannot be "
+            f"told apart. Give every image its own id and point each annotation's image_id at the right one"
+        )
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -124,10 +165,18 @@ def _parse_annotation(
     if ann.get("category_id") not in label_of:
         tally.add("unknown_category", f"{where}: category_id {ann.get('category_id')}")
         return None
-    segmentation = _parse_segmentation(ann.get("segmentation"), height, width)
-    if segmentation is None:
-        kind = "no_segmentation" if not ann.get("segmentation") else "empty_polygon"
-        tally.add(kind, where)
+    segmentation = None
+    raw = ann.get("segmentation")
+    if raw:  # without one the annotation trains the box and class only
+        if isinstance(raw, dict) and list(raw.get("size", [])) != [height, width]:
+            tally.add("rle_size_mismatch", f"{where}: RLE size {raw.get('size')}, image [{height}, {width}]")
+            return None
+        segmentation = _parse_segmentation(raw, height, width)
+        if segmentation is None:
+            tally.add("empty_polygon", where)
+            return None
+    elif ann.get("bbox") is None:
+        tally.add("no_geometry", where)
         return None
     box = _parse_box(ann.get("bbox"), segmentation, height, width)
     if box is None:
@@ -151,11 +200,7 @@ def _parse_annotation(
 
 def _parse_segmentation(segmentation: Any, height: int, width: int) -> list[list[float]] | dict | None:
     """Valid polygons (>= 3 points, non-zero area) or a compressed RLE of the image's size, else None."""
-    if not segmentation:
-        return None
     if isinstance(segmentation, dict):
-        if list(segmentation.get("size", [])) != [height, width]:
-            return None
         if isinstance(segmentation.get("counts"), list):
             return mask_util.frPyObjects(segmentation, height, width)
         return segmentation
@@ -170,9 +215,10 @@ def _parse_segmentation(segmentation: Any, height: int, width: int) -> list[list
 
 
 def _parse_box(
-    bbox: Any, segmentation: list[list[float]] | dict, height: int, width: int
+    bbox: Any, segmentation: list[list[float]] | dict | None, height: int, width: int
 ) -> list[float] | None:
-    """xyxy from the xywh `bbox`, or from the segmentation's extent when the json has no bbox."""
+    """xyxy from the xywh `bbox`, or from the segmentation's extent when the json has no bbox (then a
+    segmentation is there: an annotation with neither is dropped before)."""
     if bbox is None:
         if isinstance(segmentation, dict):
             bbox = [float(v) for v in mask_util.toBbox(segmentation)]

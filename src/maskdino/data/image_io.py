@@ -19,7 +19,11 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 class ImageReadError(OSError):
-    """A photo or label map that is missing or cannot be decoded; the message names the file."""
+    """A photo or label map that is missing or cannot be decoded; the message names the file.
+
+    Training replaces such a sample and counts it under `kind` (see records.BAD_INPUT_KINDS)."""
+
+    kind = "unreadable_image"
 
 
 def load_rgb_image(path: str | Path) -> tuple[np.ndarray, list[str]]:

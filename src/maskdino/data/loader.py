@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from maskdino.config import Config
 from maskdino.data.image_io import ImageReadError
-from maskdino.data.mapper import DatasetMapper, ImageSizeMismatchError
+from maskdino.data.mapper import DatasetMapper
 from maskdino.data.records import LOGGER_NAME, LoadedDataset
 
 MAX_REPLACEMENTS = 20  # consecutive unreadable draws before giving up: the data is broken, not one file
@@ -50,8 +50,9 @@ class PackedRecords:
 class TrainingStream(Dataset):
     """Item `position` of the infinite training stream, mapped and augmented.
 
-    An image that cannot be decoded (or does not match its annotations' size) is replaced by another record
-    drawn deterministically from (seed, position), counted, and logged with its path.
+    An image that cannot be decoded (or does not match its annotations' size, or whose labels do not fit
+    the classes) is replaced by another record drawn deterministically from (seed, position), counted per
+    kind, and logged with its path.
     """
 
     def __init__(self, dataset: LoadedDataset, mapper: DatasetMapper, seed: int) -> None:
@@ -81,10 +82,12 @@ class TrainingStream(Dataset):
             try:
                 return self.mapper(record, rng)
             except ImageReadError as err:
-                kind = "size_mismatch" if isinstance(err, ImageSizeMismatchError) else "unreadable_image"
-                self.bad_input[kind] += 1
+                self.bad_input[err.kind] += 1
                 logging.getLogger(LOGGER_NAME).warning(
-                    "%s (sample replaced; %d %s so far in this process)", err, self.bad_input[kind], kind
+                    "%s (sample replaced; %d %s so far in this process)",
+                    err,
+                    self.bad_input[err.kind],
+                    err.kind,
                 )
         raise RuntimeError(
             f"{MAX_REPLACEMENTS} consecutive samples of dataset {self.name!r} could not be read "
@@ -124,8 +127,13 @@ class _EvalRecords(Dataset):
         self.mapper = mapper
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        # Evaluation has no randomness; the generator is only there to satisfy the mapper's signature.
-        return self.mapper(self.records[i], np.random.default_rng(0))
+        record = self.records[i]
+        try:
+            # Evaluation has no randomness; the generator is only there to satisfy the mapper's signature.
+            return self.mapper(record, np.random.default_rng(0))
+        except ImageReadError as err:  # skipped by the evaluator, which names and counts it
+            kept = {k: record[k] for k in ("image_id", "file_name", "dataset") if k in record}
+            return {"image": None, "error": str(err), **kept}
 
     def __len__(self) -> int:
         return len(self.records)
@@ -169,7 +177,8 @@ def build_test_loader(
     """In-order loader of this rank's contiguous shard (detectron2's `InferenceSampler` split).
 
     Samples carry `target` only with `with_targets` (the official evaluation reads ground truth from the
-    annotation files instead).
+    annotation files instead). An image that cannot be read gives a sample with `image` None and its
+    `error`, so that one broken file does not stop an evaluation.
     """
     indices = shard_indices(len(dataset), rank, world_size)
     mapper = DatasetMapper(cfg.input, dataset.info, is_train=False, with_targets=with_targets)
@@ -194,7 +203,8 @@ def collate_samples(
     samples: list[dict[str, Any]],
 ) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor] | None], list[dict[str, Any]]]:
     """(images, targets, metas): images keep their own sizes (pad with `pad_images`); a target is None
-    when the loader was built without targets; metas hold image_id, file_name, height, width, dataset."""
+    when the loader was built without targets; metas hold image_id, file_name, height, width, dataset.
+    In a test loader an image that cannot be read is None and its meta's `error` says why."""
     images = [s["image"] for s in samples]
     targets = [s.get("target") for s in samples]
     metas = [{k: v for k, v in s.items() if k not in ("image", "target")} for s in samples]

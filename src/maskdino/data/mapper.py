@@ -1,8 +1,9 @@
 """Dataset record -> model sample: decode, augment per preset, build targets.
 
 A sample is a dict with `image` (float32 [3, H, W] RGB in [0, 1], after augmentation), `target`
-(`labels` int64 [N], `boxes` float32 [N, 4] xyxy pixels, `masks` bool [N, H, W]; semantic records add
-`sem_seg` int64 [H, W]), and the metadata `image_id`, `file_name`, `height`, `width` (the decoded,
+(`labels` int64 [N], `boxes` float32 [N, 4] xyxy pixels, `masks` bool [N, H, W]; instance records add
+`has_mask` bool [N], False for box-only annotations whose mask is empty; semantic records add `sem_seg`
+int64 [H, W]), and the metadata `image_id`, `file_name`, `height`, `width` (the decoded,
 upright image before any resize: evaluation outputs are produced at this size) and `dataset`.
 """
 
@@ -42,6 +43,8 @@ TRAIN_AUGMENTATIONS = {
 
 class ImageSizeMismatchError(ImageReadError):
     """The decoded image does not have the size its annotations were made for."""
+
+    kind = "size_mismatch"
 
 
 class DatasetMapper:
@@ -105,15 +108,15 @@ class DatasetMapper:
         )
 
     def _aug_input(self, record: dict[str, Any], image: np.ndarray) -> tuple[AugInput, list[Any]]:
-        """The image plus the geometry its targets are made from, and per-target metadata: the labels
-        of instance shapes, or the segments of a segment-id map (nothing extra when targets are off)."""
+        """The image plus the geometry its targets are made from, and per-target metadata: the
+        annotations of instance shapes, or the segments of a segment-id map (nothing when targets are off)."""
         if not self.with_targets:
             return AugInput(image), []
         height, width = image.shape[:2]
         if "annotations" in record:
             kept = [a for a in record["annotations"] if not a["iscrowd"]]
-            shapes = [_instance_shape(a["segmentation"], height, width) for a in kept]
-            return AugInput(image, shapes), [a["label"] for a in kept]
+            shapes = [_instance_shape(a["segmentation"], a["bbox"], height, width) for a in kept]
+            return AugInput(image, shapes), kept
         if "sem_seg_file_name" in record:
             sem_seg = read_sem_seg(record, self.info.num_classes, self.cfg.ignore_value)
             _check_same_size(record["sem_seg_file_name"], sem_seg, image)
@@ -135,14 +138,22 @@ class DatasetMapper:
     def _target(self, record: dict[str, Any], data: AugInput, extra: list[Any]) -> dict[str, torch.Tensor]:
         height, width = data.size
         if "annotations" in record:
-            return instance_target(data.shapes, extra, height, width)
+            has_mask = [a["segmentation"] is not None for a in extra]
+            return instance_target(data.shapes, [a["label"] for a in extra], height, width, has_mask)
         if "sem_seg_file_name" in record:
             return semantic_target(data.label_map, self.cfg.ignore_value)
         return segment_target(data.label_map, extra)
 
 
-def _instance_shape(segmentation: list[list[float]] | dict, height: int, width: int) -> Shape:
-    """Polygons clipped to the image (COCO polygons may overshoot by a fraction of a pixel) or an RLE mask."""
+def _instance_shape(
+    segmentation: list[list[float]] | dict | None, box: list[float], height: int, width: int
+) -> Shape:
+    """Polygons clipped to the image (COCO polygons may overshoot by a fraction of a pixel) or an RLE mask;
+    a box-only annotation moves as the polygon of its box corners (its box after augmentation is their
+    extent, as detectron2 transforms boxes)."""
+    if segmentation is None:
+        x0, y0, x1, y1 = box
+        return [np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)]
     if isinstance(segmentation, dict):
         return mask_util.decode(segmentation).astype(bool)
     polygons = [

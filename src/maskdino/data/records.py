@@ -3,10 +3,12 @@
 A record is a plain dict (cheap to pickle into DataLoader workers) with `file_name`, `image_id`,
 `height`, `width`, `dataset` and the keys of its task:
   * instance: `annotations`, a list of {`label` (contiguous), `bbox` (xyxy, original pixels),
-    `segmentation` (list of flat polygons, or a COCO RLE dict), `iscrowd`};
-  * panoptic: `pan_seg_file_name` plus `segments_info` [{`id`, `label`, `iscrowd`}], or
+    `segmentation` (list of flat polygons, a COCO RLE dict, or None for a box-only annotation), `iscrowd`};
+  * panoptic: `pan_seg_file_name` plus `segments_info` [{`id`, `label`, `iscrowd`}] and `void_ids`
+    (segments of the PNG left out of training, e.g. of an unknown category), or
     `cityscapes_instance_ids_file` (segments are read from the PNG);
-  * semantic: `sem_seg_file_name` and `sem_seg_encoding` (how the PNG values map to classes).
+  * semantic: `sem_seg_file_name`, `sem_seg_encoding` (how the PNG values map to classes) and
+    `sem_seg_ignore` (the value of unlabelled pixels).
 """
 
 from __future__ import annotations
@@ -21,15 +23,21 @@ LOGGER_NAME = "maskdino.data"
 # What each counted kind of bad input means, for the one log line per kind.
 BAD_INPUT_KINDS: dict[str, str] = {
     "empty_polygon": "annotations dropped: no polygon with >= 3 points and non-zero area",
-    "no_segmentation": "annotations dropped: no `segmentation` (a mask is needed for training)",
+    "no_geometry": "annotations dropped: neither `segmentation` nor `bbox`",
     "zero_area_box": "annotations dropped: bbox width or height <= 0",
     "out_of_image_box": "annotations dropped: bbox entirely outside the image",
     "unknown_category": "annotations dropped: category_id not in the json's `categories`",
+    "orphan_annotation": "annotations dropped: image_id matches no image in the json's `images`",
+    "rle_size_mismatch": "annotations dropped: RLE `size` differs from its image's [height, width]",
     "crowd": "crowd annotations kept for evaluation, excluded from training targets (official)",
     "no_annotations": "images without any non-crowd annotation (dropped for training when filtering empty)",
     "missing_file": "images dropped: file not found",
+    "image_without_label": "images dropped: no label PNG with the same file stem",
+    "label_without_image": "label PNGs not used: no image with the same file stem",
+    "label_size_mismatch": "images dropped: the label PNG's size differs from the image's",
     "unreadable_image": "images that could not be decoded (skipped at load, replaced at train time)",
     "size_mismatch": "samples replaced at train time: decoded size differs from the annotation's",
+    "bad_labels": "samples replaced at train time: label values or panoptic segment ids do not fit the json",
     "tiny_image": "images smaller than 32 px on a side (used, but check them)",
 }
 
@@ -81,13 +89,15 @@ class LoadedDataset:
     """Records of one split plus its metadata and the counts of bad input found while loading.
 
     `annotation_file` is the COCO-format json the records came from (instance datasets), which the
-    evaluator scores results against.
+    evaluator scores results against; `box_only_annotations` counts the json's annotations without a
+    `segmentation` (any makes mask AP impossible).
     """
 
     info: DatasetInfo
     records: list[dict[str, Any]]
     bad_input: Counter = field(default_factory=Counter)
     annotation_file: str | None = None
+    box_only_annotations: int = 0
 
     def __len__(self) -> int:
         return len(self.records)

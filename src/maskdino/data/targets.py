@@ -19,17 +19,22 @@ _MIN_BOX_SIDE = 1e-5  # detectron2 `filter_empty_instances` box threshold
 
 
 def instance_target(
-    shapes: list[Shape], labels: list[int], height: int, width: int
+    shapes: list[Shape], labels: list[int], height: int, width: int, has_mask: list[bool] | None = None
 ) -> dict[str, torch.Tensor]:
-    """Rasterise each instance at (height, width); drop instances the augmentation emptied (official)."""
-    kept_labels, boxes, masks = [], [], []
-    for shape, label in zip(shapes, labels):
+    """Rasterise each instance at (height, width); drop instances the augmentation emptied (official).
+
+    `has_mask[i]` False marks a box-only annotation (its shape is the polygon of its box): it gets an
+    empty mask and `has_mask` False in the target, so the losses leave its mask out.
+    """
+    has_mask = [True] * len(shapes) if has_mask is None else has_mask
+    kept_labels, kept_has_mask, boxes, masks = [], [], [], []
+    for shape, label, with_mask in zip(shapes, labels, has_mask):
         if isinstance(shape, list):
             if not shape:
                 continue
             points = np.concatenate(shape)
             box = [*points.min(axis=0), *points.max(axis=0)]
-            mask = rasterize_polygons(shape, height, width)
+            mask = rasterize_polygons(shape, height, width) if with_mask else np.zeros((height, width), bool)
         else:
             if not shape.any():
                 continue
@@ -37,9 +42,12 @@ def instance_target(
         if box[2] - box[0] <= _MIN_BOX_SIDE or box[3] - box[1] <= _MIN_BOX_SIDE:
             continue
         kept_labels.append(label)
+        kept_has_mask.append(with_mask)
         boxes.append(box)
         masks.append(mask)
-    return _pack(kept_labels, boxes, masks, height, width)
+    target = _pack(kept_labels, boxes, masks, height, width)
+    target["has_mask"] = torch.tensor(kept_has_mask, dtype=torch.bool)
+    return target
 
 
 def segment_target(ids: np.ndarray, segments: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

@@ -12,11 +12,15 @@ from torch.nn import functional as F
 
 from maskdino.decoder.query_selection import gather_queries
 from maskdino.layers.conv import Conv2dNorm, c2_xavier_fill
+from maskdino.layers.init import xavier_init_transformer
 from maskdino.layers.position_encoding import sine_position_map
 
 
 class QueryGuidedUpdate(nn.Module):
-    """Every memory token cross-attends to the guiding tokens, then an FFN; residual + LayerNorm after each."""
+    """Every memory token cross-attends to the guiding tokens, then an FFN; residual + LayerNorm after each.
+
+    The official model builds it inside its decoder, so the decoder's xavier pass initialises it too.
+    """
 
     def __init__(self, d_model: int, dim_feedforward: int, dropout: float, n_heads: int):
         super().__init__()
@@ -26,6 +30,7 @@ class QueryGuidedUpdate(nn.Module):
         self.linear2 = nn.Linear(dim_feedforward, d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
+        xavier_init_transformer(self)
 
     def forward(
         self, memory: torch.Tensor, memory_pos: torch.Tensor, guides: torch.Tensor, guide_pos: torch.Tensor

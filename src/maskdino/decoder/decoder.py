@@ -8,6 +8,7 @@ from torch.utils.checkpoint import checkpoint
 
 from maskdino.decoder.decoder_layer import DecoderLayer
 from maskdino.layers.box_ops import inverse_sigmoid
+from maskdino.layers.init import cloned_layers, xavier_init_transformer
 from maskdino.layers.mlp import MLP
 from maskdino.layers.ms_deform_attn import SpatialShapes
 from maskdino.layers.position_encoding import sine_box_embedding
@@ -18,6 +19,8 @@ class TransformerDecoder(nn.Module):
 
     After each layer the box is refined: box' = sigmoid(box_head(out) + logit(box)), detached before it
     steers the next layer. `box_head` and `norm` are set by the owner (they are shared with its heads).
+    The layers are copies of one layer and, with `ref_point_head`, initialised as the official decoder
+    (`xavier_init_transformer`).
     """
 
     def __init__(
@@ -32,13 +35,12 @@ class TransformerDecoder(nn.Module):
         use_checkpoint: bool = False,
     ):
         super().__init__()
-        self.layers = nn.ModuleList(
-            DecoderLayer(d_model, dim_feedforward, dropout, n_levels, n_heads, n_points)
-            for _ in range(num_layers)
-        )
+        layer = DecoderLayer(d_model, dim_feedforward, dropout, n_levels, n_heads, n_points)
+        self.layers = cloned_layers(layer, num_layers)
         self.ref_point_head = MLP(2 * d_model, d_model, d_model, 2)
         self.d_model = d_model
         self.use_checkpoint = use_checkpoint
+        xavier_init_transformer(self)
 
     def forward(
         self,

@@ -6,9 +6,11 @@ object-level detection module (`oldm`) here lets them interact (self-attention +
 refines their boxes layer by layer; the second selection keeps the best of them as the decoder's
 queries. This strengthens detection before the first decoder layer, where it lags behind segmentation.
 
-Established against the official outputs (its decoder file is not public): box_{l+1} =
+Established against the official outputs and gradients (its decoder file is not public): box_{l+1} =
 sigmoid(bbox_embed(out_l) + logit(box_l)) as in the decoder, but the box each layer *reports* (in
-`oldm_outputs`) adds a second delta on top: sigmoid(bbox_embed(norm(out_l)) + logit(box_{l+1})).
+`oldm_outputs`) adds a second delta on top: sigmoid(bbox_embed(norm(out_l)) + logit(box_{l+1})). The
+boxes are detached between layers, but the last refined boxes reach the decoder as its anchors with
+their graph, so the decoder's box losses also train the oldm box MLP and layers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from maskdino.layers.box_ops import inverse_sigmoid
+from maskdino.layers.init import cloned_layers
 from maskdino.layers.mlp import MLP
 from maskdino.layers.position_encoding import sine_box_embedding
 
@@ -45,12 +48,16 @@ class TokenInteractionLayer(nn.Module):
 class ObjectLevelDetection(nn.Module):
     """The token-interaction layers with their own query-position head, output norm and box MLP (one MLP
     shared by every layer, last layer zero-initialised; the official model also lists it under
-    `_oldm_bbox_embed`, `oldm_bbox_embed.{i}` and `oldm.bbox_embed.{i}`)."""
+    `_oldm_bbox_embed`, `oldm_bbox_embed.{i}` and `oldm.bbox_embed.{i}`).
+
+    Initialised as the official module: copies of one layer with PyTorch's default inits (no xavier
+    pass), so every layer starts with the same values.
+    """
 
     def __init__(self, num_layers: int, d_model: int, dim_feedforward: int, dropout: float, n_heads: int):
         super().__init__()
-        self.layers = nn.ModuleList(
-            TokenInteractionLayer(d_model, dim_feedforward, dropout, n_heads) for _ in range(num_layers)
+        self.layers = cloned_layers(
+            TokenInteractionLayer(d_model, dim_feedforward, dropout, n_heads), num_layers
         )
         self.ref_point_head = MLP(2 * d_model, d_model, d_model, 2)
         self.norm = nn.LayerNorm(d_model)
@@ -65,7 +72,7 @@ class ObjectLevelDetection(nn.Module):
         """tokens `[B, K, C]` with anchor logits `[B, K, 4]`.
 
         Returns (the last layer's raw output, each layer's normalised output, each layer's reported boxes,
-        the boxes refined by the last layer, detached); boxes are `[B, K, 4]` (cx, cy, w, h) in [0, 1].
+        the boxes refined by the last layer, not detached); boxes are `[B, K, 4]` (cx, cy, w, h) in [0, 1].
         """
         boxes = reference_logits.sigmoid()
         out = tokens
@@ -78,4 +85,4 @@ class ObjectLevelDetection(nn.Module):
             # official quirk: the reported box refines the already refined box a second time
             reported.append((self.bbox_embed(normed[-1]) + inverse_sigmoid(refined)).sigmoid())
             boxes = refined.detach()
-        return out, normed, reported, boxes
+        return out, normed, reported, refined

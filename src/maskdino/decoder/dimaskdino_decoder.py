@@ -23,8 +23,8 @@ class DIMaskDINODecoder(MaskDINODecoder):
 
     Queries: the top `first_selected_queries` encoder tokens (interm outputs, mask-enhanced boxes) ->
     `oldm` layers -> the top `num_queries` by the class score of the last one, which become the decoder's
-    content (the raw layer output) and anchors (its refined boxes). The oldm predictions of every layer are
-    returned as `extra["oldm_outputs"]` (class and box only).
+    content (the raw layer output) and anchors (its refined boxes), both with their graph. The oldm
+    predictions of every layer are returned as `extra["oldm_outputs"]` (class and box only).
     """
 
     def __init__(self, cfg: DecoderConfig, num_classes: int, mask_dim: int, num_levels: int):
@@ -62,7 +62,7 @@ class DIMaskDINODecoder(MaskDINODecoder):
         ]
         # scored on the oldm-normalised output without the heads' extra norm (matches the official top-k)
         index = select_top_queries(self.class_embed(normed[-1]), self.num_queries)
-        # not detached (our choice; the official decoder file is not public): decoder losses also train oldm
+        # neither is detached (as the official gradients show): the decoder's losses also train oldm
         content = gather_queries(tokens, index)
         anchors = inverse_sigmoid(gather_queries(boxes, index))
         return content, anchors, interm, {"oldm_outputs": oldm_outputs}

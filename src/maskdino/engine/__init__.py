@@ -3,7 +3,6 @@
 from maskdino.engine.checkpointer import Checkpointer
 from maskdino.engine.distributed import BatchLayout, batch_layout, init_distributed
 from maskdino.engine.ema import ModelEMA
-from maskdino.engine.finetune import load_pretrained
 from maskdino.engine.optim import build_optimizer, build_scheduler, lr_factor, param_groups
 from maskdino.engine.trainer import TrainResult, train
 
@@ -16,7 +15,6 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "init_distributed",
-    "load_pretrained",
     "lr_factor",
     "param_groups",
     "train",

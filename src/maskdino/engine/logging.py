@@ -70,15 +70,15 @@ class TrainingLogger:
         if self.writer is not None:
             for key, value in metrics.items():
                 self.writer.add_scalar(key, value, iteration)
+        if "loss" not in metrics:  # an evaluation record: the evaluator logs its own table
+            return
         if self.bar is not None:
-            self.bar.set_postfix(
-                loss=f"{metrics.get('loss', float('nan')):.3f}", lr=f"{metrics.get('lr', 0):.2e}"
-            )
+            self.bar.set_postfix(loss=f"{metrics['loss']:.3f}", lr=f"{metrics.get('lr', 0):.2e}")
         else:
             logger.info(
                 "iter %d: loss %.4f, lr %.3g, step %.3fs",
                 iteration,
-                metrics.get("loss", float("nan")),
+                metrics["loss"],
                 metrics.get("lr", 0.0),
                 metrics.get("step_time", 0.0),
             )

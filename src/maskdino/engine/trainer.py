@@ -27,10 +27,17 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from maskdino.build import build_model
+from maskdino.checkpoints.backbone_weights import random_backbone_warning
+from maskdino.checkpoints.download import resolve_weights
+from maskdino.checkpoints.load import load_weights
 from maskdino.checkpoints.native import save_weights
 from maskdino.config import Config
+from maskdino.config_validation import validate_config
 from maskdino.data import build_dataset, build_train_loader
-from maskdino.data.records import DatasetInfo, LoadedDataset
+from maskdino.data.custom import dataset_files
+from maskdino.data.records import LoadedDataset
+from maskdino.data.task import adopt_dataset
+from maskdino.devices import resolve_device
 from maskdino.engine.checkpointer import Checkpointer, capture_rng_state, restore_rng_state, seed_all
 from maskdino.engine.distributed import (
     DistInfo,
@@ -42,7 +49,6 @@ from maskdino.engine.distributed import (
 )
 from maskdino.engine.ema import ModelEMA
 from maskdino.engine.evaluator import evaluate_model
-from maskdino.engine.finetune import load_pretrained
 from maskdino.engine.logging import MetricWindow, TrainingLogger
 from maskdino.engine.optim import (
     amp_settings,
@@ -51,6 +57,7 @@ from maskdino.engine.optim import (
     build_scheduler,
     clip_and_step,
 )
+from maskdino.engine.run_folder import claim_run_folder, clear_previous_run
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +78,15 @@ def train(
     cfg: Config,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     weights: str | Path | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train `cfg`'s model on its datasets into `cfg.output_dir`.
 
-    `resume` continues from the output folder's last checkpoint (a fresh start when there is none);
+    `resume` continues from the output folder's newest checkpoint that loads (a fresh start when there is
+    none); without it a folder holding another run is refused, unless `overwrite` deletes that run first.
     `weights` (official .pth or our .safetensors) initialises a fresh run, re-initialising the class heads
     when the class count differs. Under torchrun every process calls this; rank 0 writes the outputs.
     """
@@ -87,25 +96,19 @@ def train(
     if not dist_info.is_main:
         package_logger.setLevel(logging.WARNING)
     try:
-        return Trainer(cfg, dist_info, resume=resume, weights=weights, device=device, progress=progress).run()
+        trainer = Trainer(
+            cfg,
+            dist_info,
+            resume=resume,
+            overwrite=overwrite,
+            weights=weights,
+            device=device,
+            progress=progress,
+        )
+        return trainer.run()
     finally:
         package_logger.setLevel(level)
         cleanup(dist_info)
-
-
-def adopt_dataset_classes(cfg: Config, info: DatasetInfo, custom: bool) -> None:
-    """A custom COCO json defines the classes; a standard dataset must match the preset's class count."""
-    if custom:
-        cfg.model.num_classes = info.num_classes
-        cfg.data.class_names = info.class_names
-        cfg.model.thing_classes = info.thing_classes
-        shown = ", ".join(info.class_names[:10]) + (", ..." if info.num_classes > 10 else "")
-        logger.info("custom dataset %s: %d classes from the json (%s)", info.name, info.num_classes, shown)
-    elif info.num_classes != cfg.model.num_classes:
-        raise ValueError(
-            f"dataset {info.name} has {info.num_classes} classes but model.num_classes={cfg.model.num_classes}; "
-            f"pick the preset made for this dataset or set model.num_classes={info.num_classes}"
-        )
 
 
 class Trainer:
@@ -116,19 +119,23 @@ class Trainer:
         cfg: Config,
         dist_info: DistInfo,
         resume: bool = False,
+        overwrite: bool = False,
         weights: str | Path | None = None,
         device: str | torch.device | None = None,
         progress: bool = True,
     ) -> None:
-        self.cfg = cfg = Config.from_dict(copy.deepcopy(cfg.to_dict()))  # the caller's config is left alone
+        # a copy: the caller's config is left alone
+        self.cfg = cfg = validate_config(Config.from_dict(copy.deepcopy(cfg.to_dict())), training=True)
         self.dist = dist_info
-        self.device = torch.device(device) if device is not None else _default_device(dist_info)
+        self.device = resolve_device(device, dist_info.local_rank)
         self.output_dir = Path(cfg.output_dir)
         self.progress = progress
+        self.checkpointer = Checkpointer(self.output_dir, cfg.solver.keep_last_checkpoints)
+        claim_run_folder(self.checkpointer, resume, overwrite, dist_info.is_main)
         seed_all(cfg.seed + dist_info.rank)
 
         self.train_set = build_dataset(cfg, "train")
-        adopt_dataset_classes(cfg, self.train_set.info, custom=bool(cfg.data.train_json))
+        adopt_dataset(cfg, self.train_set, "train")  # classes, and the task of your own data
         self.layout = batch_layout(
             cfg.solver.ims_per_batch,
             dist_info.world_size,
@@ -138,6 +145,8 @@ class Trainer:
         logger.info("%s", self.layout.describe())
         self.val_set = self._validation_set()
 
+        if cfg.model.backbone.weights is not None:
+            _fetch_once(cfg.model.backbone.weights, dist_info)
         self.model = build_model(cfg).to(self.device)
         if dist_info.world_size > 1 and self.device.type == "cuda":
             # batch statistics over every GPU, as the official SyncBN configs train (frozen BN is untouched)
@@ -146,15 +155,19 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg.solver)
         self.amp = amp_settings(cfg.solver, self.device)
         self.scaler = build_grad_scaler(self.amp)
-        self.checkpointer = Checkpointer(self.output_dir, cfg.solver.keep_last_checkpoints)
         self.iteration = 0
         self.last_checkpoint: Path | None = None
         self.rng_to_restore: dict[str, Any] | None = None
         state = self._resume_state() if resume else None
         if state is None and weights is not None:
-            load_pretrained(self.model, weights)
+            _fetch_once(weights, dist_info)
+            load_weights(self.model, weights, reinit_class_heads=True, progress=dist_info.is_main)
+            if cfg.model.backbone.weights is not None:
+                logger.info("--weights %s replaced the backbone loaded from model.backbone.weights", weights)
         elif state is not None and weights is not None:
             logger.info("resuming: --weights %s is not used (the checkpoint holds the weights)", weights)
+        elif state is None and dist_info.is_main and (warning := random_backbone_warning(cfg.model.backbone)):
+            logger.warning(warning)
         if state is not None:
             self._load_state(state)
 
@@ -168,26 +181,34 @@ class Trainer:
         if self.ema is not None and state is not None and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         if dist_info.is_main:
+            if overwrite:  # only now: a run that failed to start (bad json, weights...) deleted nothing
+                clear_previous_run(self.output_dir)
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     def _validation_set(self) -> LoadedDataset | None:
+        """Your own validation files (evaluated every eval_period and at the end), else the standard test
+        set when eval_period > 0 and the training data is standard too."""
         cfg = self.cfg
-        if cfg.solver.eval_period <= 0:
-            return None
-        if cfg.data.train_json and not cfg.data.val_json:
-            logger.info("no validation json given (--val-json): periodic evaluation is off")
-            return None
-        return build_dataset(cfg, "test")
+        if not dataset_files(cfg.data, "test").given:
+            if cfg.solver.eval_period <= 0:
+                return None
+            if dataset_files(cfg.data, "train").given:
+                logger.info("no validation data given (--val-json / --val-images): evaluation is off")
+                return None
+        val_set = build_dataset(cfg, "test")
+        adopt_dataset(cfg, val_set, "test")
+        return val_set
 
     def _resume_state(self) -> dict[str, Any] | None:
-        path = self.checkpointer.last()
-        if path is None:
+        found = self.checkpointer.load_latest()
+        if found is None:
             logger.info("--resume: no checkpoint in %s yet, starting from iteration 0", self.output_dir)
             return None
+        path, state = found
         logger.info("resuming from %s", path)
         self.last_checkpoint = path
-        return self.checkpointer.load(path)
+        return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
         differences = _config_differences(state.get("config", {}), self.cfg.to_dict())
@@ -273,7 +294,8 @@ class Trainer:
                     solver.checkpoint_period > 0 and done % solver.checkpoint_period == 0
                 ) or done == solver.max_iter:
                     self.save_checkpoint()
-                if self.val_set is not None and (done % solver.eval_period == 0 or done == solver.max_iter):
+                periodic = solver.eval_period > 0 and done % solver.eval_period == 0
+                if self.val_set is not None and (periodic or done == solver.max_iter):
                     result.eval_results = self.evaluate()
                     log.log(done, _flatten("eval", result.eval_results))
         finally:
@@ -362,12 +384,6 @@ class Trainer:
         return results
 
 
-def _default_device(dist_info: DistInfo) -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", dist_info.local_rank)
-    return torch.device("cpu")
-
-
 def _flatten(prefix: str, values: dict[str, Any]) -> dict[str, float]:
     """{"bbox": {"AP": 1.0}} -> {"eval/bbox/AP": 1.0}, keeping numbers only."""
     flat: dict[str, float] = {}
@@ -389,3 +405,12 @@ def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = 
         elif a != b and f"{prefix}{key}" != "output_dir":
             differences.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return differences
+
+
+def _fetch_once(source: str, dist_info: DistInfo) -> None:
+    """Under several processes, rank 0 downloads a registry file (a local path is left as it is) while the
+    others wait, so that every rank then reads the cached file."""
+    if dist_info.world_size > 1:
+        if dist_info.is_main:
+            resolve_weights(source)
+        torch.distributed.barrier()

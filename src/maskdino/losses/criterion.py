@@ -2,8 +2,9 @@
 
 Losses are returned unweighted under the official names (`loss_ce`, `loss_bbox`, `loss_giou`,
 `loss_mask`, `loss_dice`) with suffixes `_interm` (encoder proposals), `_dn` (denoising queries) and
-`_{i}` (the i-th earlier prediction), plus `_oldm_{i}` for DI-MaskDINO's token-interaction layers (our
-reconstruction); `weight_dict` holds the official weights and the model drops every loss that has no weight.
+`_{i}` (the i-th earlier prediction), and for DI-MaskDINO's token-interaction layers the official
+`oldm_loss_ce_{i}`, `oldm_loss_bbox_{i}`, `oldm_loss_giou_{i}`; `weight_dict` holds the official weights and
+the model drops every loss that has no weight.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from maskdino.losses.functional import (
     sigmoid_focal_loss,
     uncertain_point_coords_with_randomness,
 )
-from maskdino.losses.matcher import NUM_THING_CLASSES, HungarianMatcher
+from maskdino.losses.matcher import HungarianMatcher, is_thing
 
 Indices = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -38,12 +39,12 @@ class SetCriterion(nn.Module):
     plus the denoising losses on the DN part of each decoder output.
 
     DI-MaskDINO's `oldm_outputs` (class and box predictions of each token-interaction layer, no masks)
-    get the class and box losses with class + box matching costs (`_oldm_{i}`). This is our
-    reconstruction: the official DI criterion is not public.
+    get the class and box losses after matching on class and box costs only (`oldm_loss_*_{i}`).
 
     Classification is a sigmoid focal loss scaled by the number of queries / num_masks (official), or,
     with `semantic_ce_loss`, a softmax cross-entropy over C + 1 logits with the no-object class weighted by
-    `no_object_weight`. With `panoptic_on`, stuff targets (label >= 80) get no box loss.
+    `no_object_weight`. With `thing_classes` given (`loss.pano_box_loss`), stuff targets get no box loss. Targets whose
+    `has_mask` is False (box-only annotations) get no mask loss.
     """
 
     def __init__(
@@ -60,7 +61,7 @@ class SetCriterion(nn.Module):
         focal_gamma: float = 2.0,
         box_loss: bool = True,
         dn: str = "seg",
-        panoptic_on: bool = False,
+        thing_classes: tuple[int, ...] | None = None,
         semantic_ce_loss: bool = False,
     ) -> None:
         super().__init__()
@@ -77,7 +78,7 @@ class SetCriterion(nn.Module):
         self.losses = ("labels", "masks", "boxes") if box_loss else ("labels", "masks")
         self.dn = dn
         self.dn_losses = DN_LOSSES[dn]
-        self.panoptic_on = panoptic_on
+        self.thing_classes = thing_classes
         self.semantic_ce_loss = semantic_ce_loss
         class_weight = torch.ones(num_classes + 1)
         class_weight[-1] = no_object_weight
@@ -124,12 +125,11 @@ class SetCriterion(nn.Module):
             interm_indices = self.matcher(interm, targets)
             losses.update(self._losses(self.losses, interm, targets, interm_indices, num_masks, "_interm"))
 
-        # DI-MaskDINO token interaction (our reconstruction: the official DI criterion is not public)
-        oldm_groups = tuple(g for g in self.losses if g != "masks")
-        oldm_costs = ("cls", "box") if "boxes" in oldm_groups else ("cls",)
+        # DI-MaskDINO token interaction: class and box terms, named with a prefix as in the official code
         for i, oldm in enumerate(outputs.get("oldm_outputs", [])):
-            oldm_indices = self.matcher(oldm, targets, costs=oldm_costs)
-            losses.update(self._losses(oldm_groups, oldm, targets, oldm_indices, num_masks, f"_oldm_{i}"))
+            oldm_indices = self.matcher(oldm, targets, costs=("cls", "box"))
+            oldm_losses = self._losses(("labels", "boxes"), oldm, targets, oldm_indices, num_masks, f"_{i}")
+            losses.update({f"oldm_{k}": v for k, v in oldm_losses.items()})
         return losses
 
     def loss_labels(self, outputs: dict, targets: list[dict], indices: Indices, num_masks: float) -> dict:
@@ -150,10 +150,10 @@ class SetCriterion(nn.Module):
         """`loss_bbox` (L1 on cx, cy, w, h) and `loss_giou` of matched pairs, summed and / num_masks."""
         src_boxes = outputs["pred_boxes"][_batch_and_pred_idx(indices)].float()
         tgt_boxes = torch.cat([t["boxes"][j] for t, (_, j) in zip(targets, indices)]).to(src_boxes)
-        if self.panoptic_on:
+        if self.thing_classes is not None:
             labels = torch.cat([t["labels"][j] for t, (_, j) in zip(targets, indices)])
-            is_thing = (labels < NUM_THING_CLASSES).to(src_boxes.device)
-            src_boxes, tgt_boxes = src_boxes[is_thing], tgt_boxes[is_thing]
+            thing = is_thing(labels, self.thing_classes).to(src_boxes.device)
+            src_boxes, tgt_boxes = src_boxes[thing], tgt_boxes[thing]
         loss_bbox = F.l1_loss(src_boxes, tgt_boxes, reduction="none").sum() / num_masks
         giou = torch.diag(generalized_box_iou(box_cxcywh_to_xyxy(src_boxes), box_cxcywh_to_xyxy(tgt_boxes)))
         return {"loss_bbox": loss_bbox, "loss_giou": (1 - giou).sum() / num_masks}
@@ -164,6 +164,12 @@ class SetCriterion(nn.Module):
         tgt_masks = torch.cat([t["masks"] for t in targets])  # [N_total, H, W], all images at one size
         offsets = torch.tensor([0] + [len(t["labels"]) for t in targets[:-1]]).cumsum(0)
         tgt_index = torch.cat([j + offsets[b] for b, (_, j) in enumerate(indices)]).to(tgt_masks.device)
+        with_mask = _matched_has_mask(targets, indices)
+        if with_mask is not None:  # box-only targets (no mask annotated) get no mask loss
+            if not with_mask.any():
+                zero = outputs["pred_masks"].sum() * 0.0  # keeps the mask head in the graph
+                return {"loss_mask": zero, "loss_dice": zero}
+            src_masks, tgt_index = src_masks[with_mask.to(src_masks.device)], tgt_index[with_mask]
         with torch.no_grad():
             coords = uncertain_point_coords_with_randomness(
                 src_masks, self.num_points, self.oversample_ratio, self.importance_sample_ratio
@@ -216,6 +222,17 @@ class SetCriterion(nn.Module):
         return torch.clamp(num_masks / world_size, min=1).item()
 
 
+def _matched_has_mask(targets: list[dict], indices: Indices) -> torch.Tensor | None:
+    """`[M]` whether each matched target has a mask (None when every target of the batch has one)."""
+    if all("has_mask" not in t or bool(t["has_mask"].all()) for t in targets):
+        return None
+    flags = [
+        t["has_mask"][j.to(t["has_mask"].device)] if "has_mask" in t else torch.ones(len(j), dtype=torch.bool)
+        for t, (_, j) in zip(targets, indices)
+    ]
+    return torch.cat([f.cpu() for f in flags])
+
+
 def _batch_and_pred_idx(indices: Indices) -> tuple[torch.Tensor, torch.Tensor]:
     """Advanced index (image, query) of every matched prediction."""
     batch_idx = torch.cat([torch.full_like(pred, b) for b, (pred, _) in enumerate(indices)])
@@ -225,7 +242,8 @@ def _batch_and_pred_idx(indices: Indices) -> tuple[torch.Tensor, torch.Tensor]:
 
 def official_weight_dict(cfg: ModelConfig) -> dict[str, float]:
     """The official loss weights: base terms, `_interm` (two-stage), `_dn`, then `_{i}` for every layer;
-    for DI-MaskDINO also `_oldm_{i}` (class and box) for every token-interaction layer.
+    for DI-MaskDINO also `oldm_loss_{ce,bbox,giou}_{i}` for every token-interaction layer (the official
+    dict also holds `oldm_` copies of every other key, which no loss carries).
 
     Each step copies all keys made so far, so names such as `loss_ce_interm_dn_3` exist although no loss
     carries them (harmless: they are only looked up).
@@ -248,15 +266,16 @@ def official_weight_dict(cfg: ModelConfig) -> dict[str, float]:
         weights.update(
             {f"{k}_{i}": v for i in range(cfg.decoder.num_layers) for k, v in list(weights.items())}
         )
-    if cfg.decoder.variant == "dimaskdino":  # our reconstruction, see SetCriterion
+    if cfg.decoder.variant == "dimaskdino":
         base = {"loss_ce": loss.class_weight, "loss_bbox": loss.box_weight, "loss_giou": loss.giou_weight}
-        weights.update({f"{k}_oldm_{i}": v for i in range(cfg.decoder.ti_layers) for k, v in base.items()})
+        weights.update({f"oldm_{k}_{i}": v for i in range(cfg.decoder.ti_layers) for k, v in base.items()})
     return weights
 
 
 def build_criterion(cfg: ModelConfig) -> SetCriterion:
     """The criterion of an official config (matcher costs, weights, DN mode, panoptic/semantic options)."""
     loss = cfg.loss
+    things = cfg.thing_classes or tuple(range(cfg.num_classes))  # empty: every class is a thing
     matcher = HungarianMatcher(
         cost_class=loss.cost_class_weight,
         cost_box=loss.cost_box_weight,
@@ -266,6 +285,7 @@ def build_criterion(cfg: ModelConfig) -> SetCriterion:
         num_points=loss.num_points,
         alpha=loss.focal_alpha,
         gamma=loss.focal_gamma,
+        thing_classes=things if loss.pano_box_loss else None,
     )
     return SetCriterion(
         num_classes=cfg.num_classes,
@@ -279,6 +299,6 @@ def build_criterion(cfg: ModelConfig) -> SetCriterion:
         focal_gamma=loss.focal_gamma,
         box_loss=loss.box_loss,
         dn=cfg.decoder.dn,
-        panoptic_on=loss.pano_box_loss,
+        thing_classes=things if loss.pano_box_loss else None,
         semantic_ce_loss=cfg.decoder.semantic_ce_loss,
     )

@@ -53,32 +53,19 @@ def point_sample(
 
 
 def sample_masks_at_points(masks: torch.Tensor, index: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-    """Bilinear value of `masks[index[m]]` at `coords[m]`, equal to `point_sample` (align_corners=False).
+    """Bilinear value of `masks[index[m]]` at `coords[m]`: `point_sample` of each match's target mask.
 
     masks: bool or float `[N, H, W]`; index: int64 `[M]`; coords: `[M, P, 2]` (x, y) in [0, 1].
-    Returns float `[M, P]`.
-    Only the four neighbours of each point are gathered, so the (often repeated) full-resolution target
-    masks are neither copied per match nor converted to float.
+    Returns float `[M, P]`, the same numbers as point-sampling a float copy of every matched mask (the
+    official computation). Each target mask is converted once and sampled at the points of all its
+    matches together, so the (often repeated) full-resolution masks are never copied per match.
     """
-    n, h, w = masks.shape
-    flat = masks.reshape(n, h * w)
-    x = coords[..., 0] * w - 0.5  # pixel units, pixel centres at integers  # [M, P]
-    y = coords[..., 1] * h - 0.5
-    x0, y0 = x.floor(), y.floor()
-    fx, fy = x - x0, y - y0
-    x0, y0 = x0.long(), y0.long()
-    rows = index[:, None]
-    out = torch.zeros_like(x)
-    for dx, dy, weight in (
-        (0, 0, (1 - fx) * (1 - fy)),
-        (1, 0, fx * (1 - fy)),
-        (0, 1, (1 - fx) * fy),
-        (1, 1, fx * fy),
-    ):
-        xi, yi = x0 + dx, y0 + dy
-        inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-        values = flat[rows, yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)].to(out.dtype)
-        out = out + weight * values * inside
+    out = coords.new_empty(coords.shape[:2])
+    for target in index.unique().tolist():
+        rows = torch.nonzero(index == target)[:, 0]
+        mask = masks[target][None, None].to(coords.dtype)  # [1, 1, H, W]
+        points = coords[rows].reshape(1, -1, 2)  # [1, R * P, 2]
+        out[rows] = point_sample(mask, points)[0, 0].view(len(rows), -1)
     return out
 
 

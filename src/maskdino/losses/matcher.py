@@ -14,9 +14,6 @@ from torch import nn
 from maskdino.layers.box_ops import box_cxcywh_to_xyxy, generalized_box_iou
 from maskdino.losses.functional import point_sample, sample_masks_at_points
 
-# The official code treats labels below 80 as "thing" classes (the COCO panoptic contiguous ids 0..79).
-NUM_THING_CLASSES = 80
-
 COST_TYPES = ("cls", "box", "mask")
 
 
@@ -49,9 +46,10 @@ class HungarianMatcher(nn.Module):
     """One-to-one assignment per image minimising the weighted sum of the selected costs.
 
     Mask costs use `num_points` uniformly random points shared by all predictions and targets of an
-    image. With `panoptic_on`, box costs of stuff targets (label >= 80) are replaced by the mean box cost
-    of the thing targets, so stuff is matched on class and mask only (the official builder never turns
-    this on).
+    image; a target whose `has_mask` is False (a box-only annotation) has none. With `thing_classes` given
+    (`loss.pano_box_loss`), box costs of stuff targets are replaced by the mean box cost of the thing
+    targets, so stuff is matched on class and mask only (the official builder never turns this on; the
+    official code takes labels < 80, COCO panoptic's things, where we take the config's thing classes).
     """
 
     def __init__(
@@ -64,7 +62,7 @@ class HungarianMatcher(nn.Module):
         num_points: int,
         alpha: float = 0.25,
         gamma: float = 2.0,
-        panoptic_on: bool = False,
+        thing_classes: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         if cost_class == 0 and cost_mask == 0 and cost_dice == 0:
@@ -77,7 +75,7 @@ class HungarianMatcher(nn.Module):
         self.num_points = num_points
         self.alpha = alpha
         self.gamma = gamma
-        self.panoptic_on = panoptic_on
+        self.thing_classes = thing_classes
 
     @torch.no_grad()
     def cost_matrix(
@@ -97,12 +95,14 @@ class HungarianMatcher(nn.Module):
             tgt_boxes = target["boxes"].float()
             cost_l1 = torch.cdist(out_boxes, tgt_boxes, p=1)
             cost_giou = -generalized_box_iou(box_cxcywh_to_xyxy(out_boxes), box_cxcywh_to_xyxy(tgt_boxes))
-            if self.panoptic_on:
-                cost_l1 = _stuff_to_thing_mean(cost_l1, labels)
-                cost_giou = _stuff_to_thing_mean(cost_giou, labels)
+            if self.thing_classes is not None:
+                thing = is_thing(labels, self.thing_classes)
+                cost_l1 = _stuff_to_thing_mean(cost_l1, thing)
+                cost_giou = _stuff_to_thing_mean(cost_giou, thing)
             total = total + self.cost_box * cost_l1 + self.cost_giou * cost_giou
 
-        if "mask" in costs:
+        has_mask = target.get("has_mask")  # False for box-only targets: matched on class and box
+        if "mask" in costs and (has_mask is None or bool(has_mask.any())):
             out_masks = outputs["pred_masks"][image]  # [Q, Hm, Wm]
             tgt_masks = target["masks"]  # [N, H, W]
             coords = torch.rand(1, self.num_points, 2, device=out_masks.device)
@@ -113,8 +113,13 @@ class HungarianMatcher(nn.Module):
             tgt_points = sample_masks_at_points(
                 tgt_masks, index, coords.to(tgt_masks.device).expand(tgt_masks.shape[0], -1, -1)
             ).to(out_points.device)  # [N, P]
-            total = total + self.cost_mask * pairwise_sigmoid_ce_cost(out_points, tgt_points)
-            total = total + self.cost_dice * pairwise_dice_cost(out_points, tgt_points)
+            cost_ce = self.cost_mask * pairwise_sigmoid_ce_cost(out_points, tgt_points)
+            cost_dice = self.cost_dice * pairwise_dice_cost(out_points, tgt_points)
+            if has_mask is not None:
+                with_mask = has_mask.to(cost_ce.device, cost_ce.dtype)[None]  # [1, N]
+                cost_ce, cost_dice = cost_ce * with_mask, cost_dice * with_mask
+            total = total + cost_ce
+            total = total + cost_dice
         return total
 
     @torch.no_grad()
@@ -136,9 +141,13 @@ class HungarianMatcher(nn.Module):
         return indices
 
 
-def _stuff_to_thing_mean(cost: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def is_thing(labels: torch.Tensor, thing_classes: tuple[int, ...]) -> torch.Tensor:
+    """Bool mask of the labels that are thing classes."""
+    return torch.isin(labels, torch.as_tensor(thing_classes, dtype=labels.dtype, device=labels.device))
+
+
+def _stuff_to_thing_mean(cost: torch.Tensor, thing: torch.Tensor) -> torch.Tensor:
     """Give every stuff column the mean cost over thing columns (0 when the image has no thing)."""
-    is_thing = labels < NUM_THING_CLASSES
     cost = cost.clone()
-    cost[:, ~is_thing] = cost[:, is_thing].mean()
+    cost[:, ~thing] = cost[:, thing].mean()
     return torch.where(cost.isnan(), torch.zeros_like(cost), cost)

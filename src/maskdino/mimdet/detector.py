@@ -1,14 +1,16 @@
 """MIMDet's detector: Mask R-CNN with FPN on a MIMDet (or Benchmarking-ViT) backbone.
 
-Assembled from torchvision's detection components (FPN, anchor generator, RPN, RoIHeads) set to the
-values of hustvl/MIMDet `configs/mimdet/*.py` and `configs/benchmarking/*.py`, with the detectron2-shaped
-RoI heads of `heads.py`. Follows torchvision's contract: `model(images, targets)` returns a dict of
-losses in training and a list of per-image detections in eval.
+Set to the values of hustvl/MIMDet `configs/mimdet/*.py` and `configs/benchmarking/*.py`. Inference is
+detectron2's, as the official model runs it: anchors (`anchors.py`), proposals (`rpn.py`), box
+inference (`roi_heads.py`), batching, rescaling and mask pasting (`transform.py`, `mask_paste.py`);
+the FPN is torchvision's and the RoI heads are the detectron2-shaped modules of `heads.py`.
+Follows torchvision's contract: `model(images, targets)` returns a dict of losses in training and a
+list of per-image detections in eval (`inference`).
 
-Known differences from the detectron2 original, none of which changes a parameter: torchvision's losses
-use smooth-L1 (beta 1/9) where detectron2 uses L1 for box regression, mask targets are cropped with
-non-aligned RoIAlign, and anchors are rounded to whole pixels; BatchNorm stands for SyncBN (convert
-with `nn.SyncBatchNorm.convert_sync_batchnorm` for multi-GPU training).
+Known differences in training, none of which changes a parameter or a detection: torchvision's RPN and
+box losses use smooth-L1 (beta 1/9) where detectron2 uses L1, and mask targets are cropped with
+non-aligned RoIAlign; BatchNorm stands for SyncBN (convert with `nn.SyncBatchNorm.convert_sync_batchnorm`
+for multi-GPU training).
 """
 
 from __future__ import annotations
@@ -19,29 +21,31 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
-from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.image_list import ImageList
-from torchvision.models.detection.roi_heads import RoIHeads
-from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from maskdino.backbones.mimdet import LEVELS
+from maskdino.checkpoints.pretrained import PretrainedMixin
 from maskdino.config import ModelConfig, SolverConfig
+from maskdino.mimdet.anchors import AnchorGenerator
 from maskdino.mimdet.heads import BoxHead, BoxPredictor, MaskHead, MaskPredictor, MultiLevelRoIAlign
 from maskdino.mimdet.optim import optimizer_param_groups
+from maskdino.mimdet.roi_heads import RoIHeads
+from maskdino.mimdet.rpn import RPN
 from maskdino.mimdet.transform import DetectionTransform
 
 POOLED_LEVELS = ("p2", "p3", "p4", "p5")
 POOLED_STRIDES = (4, 8, 16, 32)
+ANCHOR_STRIDES = (*POOLED_STRIDES, 64)  # p2..p6, p6 being p5 max-pooled by 2
 
 
-class MIMDetMaskRCNN(nn.Module):
+class MIMDetMaskRCNN(PretrainedMixin, nn.Module):
     """Mask R-CNN FPN over a backbone giving res2..res5 and `output_shape()` {level: (channels, stride)}.
 
     Heads follow `model_cfg.mask_rcnn`; classes, pixel statistics, padding and detections per image come
     from the shared `ModelConfig` fields. Labels are contiguous 0..C-1 in targets and outputs (shifted to
-    torchvision's 1-based ids inside). A backbone with a `fixed_input_size` gets batches of that square.
+    torchvision's 1-based ids inside). A backbone with a `fixed_input_size` (the Benchmarking ViT) gets
+    batches of that square, padded as the official LSJ mapper pads them (see `transform.py`).
     """
 
     def __init__(self, backbone: nn.Module, model_cfg: ModelConfig):
@@ -63,20 +67,8 @@ class MIMDetMaskRCNN(nn.Module):
             extra_blocks=LastLevelMaxPool(),
             norm_layer=nn.BatchNorm2d,
         )
-        anchors = AnchorGenerator(
-            tuple((size,) for size in cfg.anchor_sizes), (cfg.anchor_aspect_ratios,) * len(cfg.anchor_sizes)
-        )
-        self.rpn = RegionProposalNetwork(
-            anchors,
-            RPNHead(cfg.fpn_channels, len(cfg.anchor_aspect_ratios), conv_depth=cfg.rpn_conv_depth),
-            fg_iou_thresh=cfg.rpn_fg_iou_thresh,
-            bg_iou_thresh=cfg.rpn_bg_iou_thresh,
-            batch_size_per_image=cfg.rpn_batch_size_per_image,
-            positive_fraction=cfg.rpn_positive_fraction,
-            pre_nms_top_n={"training": cfg.rpn_pre_nms_top_n_train, "testing": cfg.rpn_pre_nms_top_n_test},
-            post_nms_top_n={"training": cfg.rpn_post_nms_top_n_train, "testing": cfg.rpn_post_nms_top_n_test},
-            nms_thresh=cfg.rpn_nms_thresh,
-        )
+        anchors = AnchorGenerator(cfg.anchor_sizes, cfg.anchor_aspect_ratios, ANCHOR_STRIDES)
+        self.rpn = RPN(anchors, cfg.fpn_channels, cfg)
         box_head = BoxHead(cfg.fpn_channels, cfg.box_pool_size, cfg.box_conv_dims, cfg.box_fc_dim)
         mask_head = MaskHead(cfg.fpn_channels, cfg.mask_conv_dims)
         mask_channels = cfg.mask_conv_dims[-1] if cfg.mask_conv_dims else cfg.fpn_channels
@@ -130,26 +122,40 @@ class MIMDetMaskRCNN(nn.Module):
         """`images`: [3, H, W] RGB in [0, 1], already at the network's size (see `transform.py`).
 
         Training: `targets` per image (`labels` int64 0..C-1, `boxes` xyxy pixels, `masks` bool [N, H, W])
-        -> {loss name: scalar}. Eval: per image `boxes`, `labels`, `scores`, `masks` (bool) at the input
-        size, or at `output_sizes` [(h, w)] when given; at most `top_k` detections (default
-        `test.detections_per_image`)."""
-        if self.training:
-            if targets is None:
-                raise ValueError("training needs targets: one dict with labels, boxes and masks per image")
-            targets = [self._torchvision_target(t, i) for i, t in enumerate(targets)]
-        else:
-            targets = None
+        -> {loss name: scalar}. Eval: `inference(images, output_sizes, top_k)`."""
+        if not self.training:
+            return self.inference(images, output_sizes, top_k)
+        if targets is None:
+            raise ValueError("training needs targets: one dict with labels, boxes and masks per image")
+        targets = [self._torchvision_target(t, i) for i, t in enumerate(targets)]
         batch, sizes = self.transform(images)
-        features = self.backbone(batch, sizes)
-        pyramid = self.fpn(OrderedDict((p, features[res]) for p, res in zip(POOLED_LEVELS, LEVELS)))
-        proposals, rpn_losses = self.rpn(ImageList(batch, sizes), pyramid, targets)
-        with _detections_per_image(self.roi_heads, None if self.training else top_k):
-            detections, roi_losses = self.roi_heads(pyramid, proposals, sizes, targets)
-        if self.training:
-            return {**rpn_losses, **roi_losses}
+        pyramid = self.pyramid(batch, sizes)
+        proposals, _, rpn_losses = self.rpn(list(pyramid.values()), sizes, targets)
+        _, roi_losses = self.roi_heads(pyramid, proposals, sizes, targets)
+        return {**rpn_losses, **roi_losses}
+
+    def inference(
+        self,
+        images: list[torch.Tensor],
+        output_sizes: list[tuple[int, int]] | None = None,
+        top_k: int | None = None,
+    ) -> list[dict[str, torch.Tensor]]:
+        """Per image `boxes` [N, 4] xyxy, `labels` (0..C-1), `scores`, `masks` (bool [N, h, w]), best first,
+        at `output_sizes` [(h, w)] (the original images' sizes) or else at the input sizes; at most `top_k`
+        detections (default `test.detections_per_image`)."""
+        batch, sizes = self.transform(images)
+        pyramid = self.pyramid(batch, sizes)
+        proposals, _, _ = self.rpn(list(pyramid.values()), sizes)
+        with _detections_per_image(self.roi_heads, top_k):
+            detections, _ = self.roi_heads(pyramid, proposals, sizes)
         if output_sizes is None:
             output_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
         return self.transform.postprocess(detections, sizes, output_sizes)
+
+    def pyramid(self, batch: torch.Tensor, sizes: list[tuple[int, int]]) -> OrderedDict[str, torch.Tensor]:
+        """The FPN levels p2..p5 and the max-pooled p6 (named "pool") of a normalised batch."""
+        features = self.backbone(batch, sizes)
+        return self.fpn(OrderedDict((p, features[res]) for p, res in zip(POOLED_LEVELS, LEVELS)))
 
     def _torchvision_target(self, target: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
         missing = {"labels", "boxes", "masks"} - set(target)

@@ -1,7 +1,7 @@
 """The RoI side of MIMDet's Mask R-CNN, shaped like its detectron2 config and plugged into torchvision.
 
 MIMDet's configs use detectron2's "stronger Mask R-CNN": RoIAlignV2 poolers, a 4conv1fc box head and a
-4-conv mask head, with BatchNorm after every head conv. torchvision's `RoIHeads` drives them; these
+4-conv mask head, with BatchNorm after every head conv. `roi_heads.RoIHeads` (torchvision's) drives them; these
 modules keep detectron2's parameter names and shapes (so released weights load by name and the
 parameter count is the official one) and translate their outputs to torchvision's conventions:
 background is class 0 and per-class outputs are indexed by the 1-based label.
@@ -10,6 +10,7 @@ background is class 0 and per-class outputs are indexed by the 1-based label.
 from __future__ import annotations
 
 import math
+import sys
 from collections import OrderedDict
 
 import torch
@@ -65,7 +66,7 @@ class MultiLevelRoIAlign(nn.Module):
         """`boxes` xyxy per image -> `[sum(len(b)), C, S, S]` (`image_shapes`: torchvision's call; unused)."""
         rois = torch.cat([torch.cat([b.new_full((len(b), 1), i), b], dim=1) for i, b in enumerate(boxes)])
         sides = ((rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2])).clamp(min=0).sqrt()
-        levels = torch.floor(4 + torch.log2(sides / 224 + 1e-8))
+        levels = torch.floor(4 + torch.log2(sides / 224 + sys.float_info.epsilon))
         levels = levels.clamp(self.min_level, self.min_level + len(self.names) - 1) - self.min_level
         first = features[self.names[0]]
         pooled = first.new_zeros(len(rois), first.shape[1], self.output_size, self.output_size)

@@ -1,21 +1,35 @@
-"""Image batching for the MIMDet detectors: normalise and pad; map detections back to output sizes.
+"""Batching for the MIMDet detectors and the mapping of detections back to output sizes, as officially.
 
-As for Mask DINO, images arrive at the network's size: augmented by the training pipeline, or resized
-by the test mapper / predictor (`input.min_size_test`, `input.max_size_test`). Detections are mapped
-back to the requested output sizes (the original images).
+Images arrive at the network's size (resized by the training pipeline, or by the test resize of the
+predictor / evaluator: `input.min_size_test`, `input.max_size_test`). Two official batchings:
+
+- MIMDet (detectron2's `GeneralizedRCNN`): normalise, pad with zeros to a multiple of the size
+  divisibility. The heads see each image's own size; detections are rescaled to the output size per
+  axis (detectron2's `detector_postprocess`).
+- Benchmarking ViT (fixed square input): the LSJ test mapper's `FixedSizeCrop` pads the resized image
+  to the square with the pixel value 128 BEFORE normalisation, and the heads see the whole square as
+  the image. Detections are rescaled by one factor, the larger of the two output / square ratios
+  (MIMDet's `lsj_postprocess`), so the content in the square's top-left maps onto the original image.
+
+Either way boxes are then clipped to the output size, empty ones dropped, and the masks pasted there.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+from maskdino.data.augmentations import IMAGE_PAD_VALUE
+from maskdino.data.loader import pad_images
+from maskdino.image_batch import normalize_and_pad, validate_images
+from maskdino.mimdet.boxes import clip_boxes, nonempty
+from maskdino.mimdet.mask_paste import paste_masks_in_image
 
 
 class DetectionTransform(nn.Module):
-    """Batch `[3, H, W]` images in [0, 1] into a normalised, zero-padded `[B, 3, H', W']` tensor.
+    """`[3, H, W]` images in [0, 1] -> normalised `[B, 3, H', W']` batch and the image sizes the heads see.
 
-    H', W' are the largest sizes rounded up to `size_divisibility`, or `fixed_input_size` when set.
+    H', W': the largest sizes rounded up to `size_divisibility`, or the `fixed_input_size` square.
     """
 
     def __init__(
@@ -27,43 +41,27 @@ class DetectionTransform(nn.Module):
     ):
         super().__init__()
         # the official means/stds are on the 0-255 scale of RGB images
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1) / 255.0, persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1) / 255.0, persistent=False)
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
         self.size_divisibility = size_divisibility
         self.fixed_input_size = fixed_input_size
 
     def forward(self, images: list[torch.Tensor]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-        """Returns the padded batch and each image's (h, w) inside it."""
-        if not isinstance(images, list | tuple) or not images:
-            raise TypeError("images must be a non-empty list of [3, H, W] float tensors in [0, 1]")
-        normalised = []
+        """Returns the batch and, per image, the (h, w) the heads clip to."""
+        validate_images(images)
+        images = [image.to(self.pixel_mean.device, torch.float32) for image in images]
+        square = self.fixed_input_size
+        if square is None:
+            return normalize_and_pad(images, self.pixel_mean, self.pixel_std, self.size_divisibility)
         for i, image in enumerate(images):
-            if image.dim() != 3 or image.shape[0] != 3 or not image.is_floating_point():
+            if max(image.shape[-2:]) > square:
                 raise ValueError(
-                    f"images[{i}] must be a [3, H, W] float RGB tensor in [0, 1], got {tuple(image.shape)} "
-                    f"{image.dtype}; convert uint8 images with image.float() / 255"
+                    f"image {i} is {image.shape[1]}x{image.shape[2]}, larger than the fixed input size "
+                    f"{square}; resize it first (LSJ and the test resize with input.max_size_test do)"
                 )
-            normalised.append((image.to(self.pixel_mean) - self.pixel_mean) / self.pixel_std)
-        sizes = [(int(img.shape[1]), int(img.shape[2])) for img in normalised]
-        height, width = self.padded_size(sizes)
-        batch = normalised[0].new_zeros(len(normalised), 3, height, width)
-        for image, slot in zip(normalised, batch):
-            slot[:, : image.shape[1], : image.shape[2]].copy_(image)
-        return batch, sizes
-
-    def padded_size(self, sizes: list[tuple[int, int]]) -> tuple[int, int]:
-        height, width = max(h for h, _ in sizes), max(w for _, w in sizes)
-        if self.fixed_input_size is not None:
-            if max(height, width) > self.fixed_input_size:
-                raise ValueError(
-                    f"an image of {height}x{width} exceeds the fixed input size {self.fixed_input_size}; "
-                    "resize it first (LSJ and the test resize with input.max_size_test do)"
-                )
-            return self.fixed_input_size, self.fixed_input_size
-        div = self.size_divisibility
-        if div <= 0:
-            return height, width
-        return -(-height // div) * div, -(-width // div) * div
+        # a multiple of the square that no image exceeds is the square itself
+        canvas, _ = pad_images([image * 255.0 for image in images], square, float(IMAGE_PAD_VALUE))
+        return (canvas - self.pixel_mean) / self.pixel_std, [(square, square)] * len(images)
 
     def postprocess(
         self,
@@ -71,14 +69,19 @@ class DetectionTransform(nn.Module):
         image_sizes: list[tuple[int, int]],
         output_sizes: list[tuple[int, int]],
     ) -> list[dict[str, torch.Tensor]]:
-        """Scale boxes from the network's image size to `output_sizes`, paste masks there (bool, > 0.5)."""
+        """Detections at the heads' image sizes -> at `output_sizes`: boxes scaled and clipped, empty boxes
+        dropped, labels 0-based, masks (probabilities `[N, 1, M, M]`) pasted as bool `[N, h, w]`."""
+        if len(output_sizes) != len(detections):
+            raise ValueError(f"got {len(output_sizes)} output sizes for {len(detections)} images")
         results = []
         for det, (h, w), (out_h, out_w) in zip(detections, image_sizes, output_sizes):
-            scale = det["boxes"].new_tensor([out_w / w, out_h / h, out_w / w, out_h / h])
-            boxes = det["boxes"] * scale
-            result = {"boxes": boxes, "labels": det["labels"] - 1, "scores": det["scores"]}
+            scale_x, scale_y = out_w / w, out_h / h
+            if self.fixed_input_size is not None:
+                scale_x = scale_y = max(scale_x, scale_y)
+            boxes = clip_boxes(det["boxes"] * det["boxes"].new_tensor([scale_x, scale_y] * 2), (out_h, out_w))
+            keep = nonempty(boxes)
+            result = {"boxes": boxes[keep], "labels": det["labels"][keep] - 1, "scores": det["scores"][keep]}
             if "masks" in det:
-                masks = paste_masks_in_image(det["masks"], boxes, (out_h, out_w))  # [N, 1, out_h, out_w]
-                result["masks"] = masks[:, 0] > 0.5
+                result["masks"] = paste_masks_in_image(det["masks"][keep, 0], boxes[keep], (out_h, out_w))
             results.append(result)
         return results

@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
+from maskdino.layers.init import cloned_layers, xavier_init_transformer
 from maskdino.layers.ms_deform_attn import MSDeformAttn, SpatialShapes
 
 
@@ -50,6 +51,9 @@ def encoder_reference_points(spatial_shapes: SpatialShapes, batch: int, device: 
 
 
 class DeformableEncoder(nn.Module):
+    """`num_layers` copies of one encoder layer, initialised as the official encoder
+    (`xavier_init_transformer`; the layers start with equal biases)."""
+
     def __init__(
         self,
         num_layers: int,
@@ -62,11 +66,10 @@ class DeformableEncoder(nn.Module):
         use_checkpoint: bool = False,
     ):
         super().__init__()
-        self.layers = nn.ModuleList(
-            DeformableEncoderLayer(d_model, dim_feedforward, dropout, n_levels, n_heads, n_points)
-            for _ in range(num_layers)
-        )
+        layer = DeformableEncoderLayer(d_model, dim_feedforward, dropout, n_levels, n_heads, n_points)
+        self.layers = cloned_layers(layer, num_layers)
         self.use_checkpoint = use_checkpoint
+        xavier_init_transformer(self)
 
     def forward(self, src: torch.Tensor, pos: torch.Tensor, spatial_shapes: SpatialShapes) -> torch.Tensor:
         """src, pos: `[B, S, C]` flattened over levels in `spatial_shapes` order."""
