@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from maskdino import build_model, get_config
-from maskdino.image_batch import group_by_padded_size, normalize_and_pad, validate_images
+from maskdino.image_batch import network_batches, normalize_and_pad, validate_images
 
 
 @pytest.mark.parametrize(
@@ -49,12 +49,11 @@ def test_normalise_and_pad_to_a_multiple_of_32():
     )  # zeros after normalising
 
 
-def test_images_are_grouped_by_the_size_they_pad_to():
+def test_network_batches_exact_one_image_each_grouped_by_padded_size():
     sizes = [(125, 192), (171, 128), (128, 128), (128, 171), (96, 190)]
-    assert group_by_padded_size(sizes, 32) == [
-        [0, 3],
-        [1],
-        [2],
-        [4],
-    ]  # 128x192 twice; 192x128; 128x128; 96x192
-    assert group_by_padded_size(sizes, 0) == [[0], [1], [2], [3], [4]]
+    assert network_batches(sizes, 32, "exact") == [[0], [1], [2], [3], [4]]
+    # 128x192 twice; 192x128; 128x128; 96x192
+    assert network_batches(sizes, 32, "grouped") == [[0, 3], [1], [2], [4]]
+    assert network_batches(sizes, 0, "grouped") == [[0], [1], [2], [3], [4]]
+    with pytest.raises(ValueError, match="batching='padded'; expected one of"):
+        network_batches(sizes, 32, "padded")

@@ -115,19 +115,65 @@ def test_top_k_of_a_mimdet_model(predictor):
     assert model.roi_heads.detections_per_img == cfg.model.test.detections_per_image == 100
 
 
+def assert_same_instances(ours: dict, alone: dict, where) -> None:
+    """The issue's tolerances: same instances, scores within 1e-4, boxes within 0.05 px."""
+    assert torch.equal(ours["labels"], alone["labels"]), where
+    torch.testing.assert_close(ours["scores"], alone["scores"], atol=1e-4, rtol=0)
+    torch.testing.assert_close(ours["boxes"], alone["boxes"], atol=0.05, rtol=0)
+
+
+def network_batch_sizes(model) -> list[int]:
+    """Records the batch size of every backbone call of `model`."""
+    sizes: list[int] = []
+    model.backbone.register_forward_hook(lambda module, args, out: sizes.append(args[0].shape[0]))
+    return sizes
+
+
 def test_a_batch_gives_each_image_its_own_result(predictor):
     """Landscape, portrait and square photos in one batch, plus one that pads to the first one's size:
-    each result equals the image predicted alone (padding to the batch's largest size would change it)."""
+    each result equals the image predicted alone, masks included (padding to the batch's largest size
+    would change them)."""
     paths = [COCO_IMAGES[0], COCO_IMAGES[2], ASTRONAUT, COCO_IMAGES[1]]
     sizes = [tuple(predictor.resize(np.asarray(Image.open(p).convert("RGB"))).shape[1:]) for p in paths]
     assert sizes == [(125, 192), (171, 128), (128, 128), (128, 171)]  # padded: 128x192, 192x128, 128x128
     batched = [item.result for item in predictor.predict_paths(paths, batch_size=4)]
     for path, ours in zip(paths, batched):
         alone = predictor(path)
-        assert torch.equal(ours["labels"], alone["labels"]), path
-        torch.testing.assert_close(ours["scores"], alone["scores"], atol=1e-4, rtol=0)
-        torch.testing.assert_close(ours["boxes"], alone["boxes"], atol=0.05, rtol=0)
+        assert_same_instances(ours, alone, path)
         assert torch.equal(ours["masks"], alone["masks"]), path
+
+
+def test_grouped_batching_shares_a_pass_between_images_of_one_padded_size(weights, predictor):
+    grouped = Predictor(weights=weights, top_k=20, batching="grouped")
+    passes = network_batch_sizes(grouped.model)
+    paths = [COCO_IMAGES[0], COCO_IMAGES[2], COCO_IMAGES[1]]  # 125x192 and 128x171 both pad to 128x192
+    batched = [item.result for item in grouped.predict_paths(paths, batch_size=3)]
+    assert passes == [2, 1]
+    for path, ours in zip(paths, batched):
+        alone = predictor(path)
+        assert_same_instances(ours, alone, path)
+        # equal to float rounding: only pixels whose mask logit is within ~1e-5 of 0 may flip
+        assert (ours["masks"] != alone["masks"]).float().mean() < 1e-4, path
+    with pytest.raises(ValueError, match="batching='padded'; expected one of"):
+        Predictor(weights=weights, batching="padded")
+
+
+def test_a_mimdet_batch_gives_each_image_its_own_result():
+    """MIMDet pads a batch to its largest image: the predictor runs its images one per call."""
+    from tests.mimdet.tiny import tiny_config
+
+    cfg = tiny_config("model.mask_rcnn.score_thresh=0.0", *SMALL_TEST_SIZE)
+    torch.manual_seed(0)
+    mimdet = Predictor(cfg, top_k=10)
+    paths = [COCO_IMAGES[0], COCO_IMAGES[2]]  # landscape, portrait
+    batched = [item.result for item in mimdet.predict_paths(paths, batch_size=2)]
+    for path, ours in zip(paths, batched):
+        alone = mimdet(path)
+        assert len(ours["scores"]) == 10
+        assert_same_instances(ours, alone, path)
+        assert torch.equal(ours["masks"], alone["masks"]), path
+    with pytest.raises(ValueError, match="batching='grouped' is an option of Mask DINO models"):
+        Predictor(cfg, batching="grouped")
 
 
 def test_batches_keep_order_and_bad_files_are_reported(tmp_path, predictor):

@@ -1,15 +1,18 @@
 """Checking, normalising and padding a list of input images into one batch, as the official model does,
-and grouping images by the size they pad to (batches whose results equal each image's own results)."""
+and splitting a list of images into the batches the network runs (`network_batches`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from maskdino.data.loader import pad_images
 
 MIN_SIDE = 32
+Batching = Literal["exact", "grouped"]
+BATCHING_MODES: tuple[Batching, ...] = ("exact", "grouped")
 
 
 def validate_images(images: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> None:
@@ -107,3 +110,20 @@ def group_by_padded_size(sizes: list[tuple[int, int]], size_divisibility: int) -
     for index, (height, width) in enumerate(sizes):
         groups.setdefault(padded_size(height, width, size_divisibility), []).append(index)
     return list(groups.values())
+
+
+def network_batches(
+    sizes: list[tuple[int, int]], size_divisibility: int, batching: Batching
+) -> list[list[int]]:
+    """Indices of the images that go through the network together.
+
+    exact: one image per pass, so every result is bitwise the image's own (the official batch-size-1
+    result). grouped: the images that pad to the same size share a pass (`group_by_padded_size`); results
+    equal each image's own to float rounding (batched kernels sum in another order: ~1e-6 in the logits,
+    so a mask pixel whose logit is that close to 0 can flip).
+    """
+    if batching == "exact":
+        return [[i] for i in range(len(sizes))]
+    if batching == "grouped":
+        return group_by_padded_size(sizes, size_divisibility)
+    raise ValueError(f"batching={batching!r}; expected one of {BATCHING_MODES}")

@@ -2,8 +2,8 @@
 
 `model(images, targets)` follows torchvision's detection contract: a dict of weighted losses in training,
 one result dict per image in eval. Inference is `preprocess` -> `network` -> `postprocess` (`predict` runs
-them per group of images that pad to the same size); the predictor, export, benchmark and evaluation call
-these methods.
+them per network batch, see `image_batch.network_batches`); the predictor, export, benchmark and evaluation
+call these methods.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from maskdino.config import ModelConfig
 from maskdino.decoder.denoising_queries import build_denoising_queries
 from maskdino.decoder.dimaskdino_decoder import DIMaskDINODecoder
 from maskdino.decoder.maskdino_decoder import MaskDINODecoder
-from maskdino.image_batch import ImageBatch, group_by_padded_size, normalize_and_pad, validate_images
+from maskdino.image_batch import Batching, ImageBatch, network_batches, normalize_and_pad, validate_images
 from maskdino.layers.box_ops import box_xyxy_to_cxcywh
 from maskdino.losses.criterion import build_criterion
 from maskdino.outputs import MaskDINOOutput
@@ -83,7 +83,8 @@ class MaskDINO(PretrainedMixin, nn.Module):
         """One result dict per image of `batch` at `output_sizes` (default: the input sizes).
 
         top_k: instances kept per image (default `test.detections_per_image`, the official 100). Runs in
-        float32 whatever precision the network ran in.
+        float32 whatever precision the network ran in. With `test.mask_on` off (a detector trained on boxes)
+        instance results have no `masks`.
         """
         sizes = batch.image_sizes
         output_sizes = sizes if output_sizes is None else output_sizes
@@ -92,6 +93,10 @@ class MaskDINO(PretrainedMixin, nn.Module):
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k={top_k}; expected at least 1")
         test = self.cfg.test
+        if not test.mask_on and (test.panoptic_on or test.semantic_on):
+            raise ValueError(
+                "model.test.mask_on=false gives instance results only; panoptic_on and semantic_on need masks"
+            )
         top_k = test.detections_per_image if top_k is None else top_k
         resize_before = test.sem_seg_postprocessing_before_inference or test.panoptic_on or test.instance_on
         padded_size = batch.padded_size
@@ -120,9 +125,18 @@ class MaskDINO(PretrainedMixin, nn.Module):
                     )
                 if test.instance_on:
                     things = self.thing_classes if test.panoptic_on else None
+                    instance_masks = masks if test.mask_on else None
                     result.update(
                         instance_inference(
-                            logits, masks, boxes, padded_size, image_size, output_size, test, top_k, things
+                            logits,
+                            instance_masks,
+                            boxes,
+                            padded_size,
+                            image_size,
+                            output_size,
+                            test,
+                            top_k,
+                            things,
                         )
                     )
                 results.append(result)
@@ -133,11 +147,14 @@ class MaskDINO(PretrainedMixin, nn.Module):
         images: list[torch.Tensor],
         output_sizes: list[tuple[int, int]] | None = None,
         top_k: int | None = None,
+        batching: Batching = "exact",
     ) -> list[dict]:
-        """`preprocess` -> `network` -> `postprocess` for each group of images that pad to the same size.
+        """`preprocess` -> `network` -> `postprocess` for each network batch of `images`.
 
-        Each image's result equals its result alone (`image_batch.group_by_padded_size`): batching only
-        saves time where images share a padded size (e.g. a resized dataset with one aspect ratio).
+        batching: "exact" (default) runs each image on its own, so each result is bitwise the image's
+        result alone; "grouped" lets images that pad to the same size share a pass (equal to float
+        rounding). Images are never padded to a neighbour's size: the official model masks none of the
+        padding, so that would change the results (`image_batch.network_batches`).
         """
         validate_images(images)
         if output_sizes is None:
@@ -146,7 +163,7 @@ class MaskDINO(PretrainedMixin, nn.Module):
             raise ValueError(f"got {len(output_sizes)} output sizes for {len(images)} images")
         sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         results: list[dict] = [{} for _ in images]
-        for group in group_by_padded_size(sizes, self.size_divisibility):
+        for group in network_batches(sizes, self.size_divisibility, batching):
             batch = self.preprocess([images[i] for i in group])
             outputs = self.network(batch.pixels)
             group_results = self.postprocess(outputs, batch, [output_sizes[i] for i in group], top_k)
@@ -189,13 +206,14 @@ class MaskDINO(PretrainedMixin, nn.Module):
         targets: list[dict[str, torch.Tensor]] | None = None,
         output_sizes: list[tuple[int, int]] | None = None,
         top_k: int | None = None,
+        batching: Batching = "exact",
     ):
         """images: float RGB `[3, H, W]` in [0, 1], already resized by the preset's test transform.
 
         Training: targets with `labels` (contiguous ids), `boxes` (xyxy pixels), `masks` (bool `[N, H, W]`)
         and optionally `has_mask` (bool `[N]`, False for box-only targets); returns the weighted losses.
         Eval: `predict` (one dict per image with `boxes`/`labels`/`scores`/`masks` (instance presets),
-        `panoptic`, `semantic`, at `output_sizes`, default the input sizes).
+        `panoptic`, `semantic`, at `output_sizes`, default the input sizes; `top_k`, `batching` as there).
         """
         if self.training:
             if targets is None:
@@ -208,7 +226,7 @@ class MaskDINO(PretrainedMixin, nn.Module):
             losses = self.criterion(outputs.as_dict(), prepared, meta, dn_outputs)
             weights = self.criterion.weight_dict
             return {k: v * weights[k] for k, v in losses.items() if k in weights}
-        return self.predict(images, output_sizes, top_k)
+        return self.predict(images, output_sizes, top_k, batching)
 
     @staticmethod
     def prepare_targets(targets: list[dict], sizes, padded_size) -> list[dict]:

@@ -2,8 +2,7 @@
 
 Like detectron2's `DefaultPredictor`: the uint8 image is resized with the preset's shortest-edge test
 resize (PIL bilinear, as in evaluation), the model predicts, and post-processing resizes masks and boxes
-back to each original image. A batch's results equal each image's own: the model runs images that pad to
-different sizes as separate batches (`MaskDINO.predict`).
+back to each original image. A batch's results equal each image's own (`MaskDINO.predict`'s batching).
 """
 
 from __future__ import annotations
@@ -28,7 +27,8 @@ from maskdino.data.image_io import ImageReadError, load_rgb_image
 from maskdino.data.records import DatasetInfo
 from maskdino.data.transforms import Resize
 from maskdino.devices import resolve_device
-from maskdino.image_batch import MIN_SIDE
+from maskdino.image_batch import BATCHING_MODES, MIN_SIDE, Batching
+from maskdino.model import MaskDINO
 
 LOGGER = logging.getLogger("maskdino.predict")
 HALF_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -137,7 +137,9 @@ class Predictor:
     Instance results keep the `top_k` best detections with score >= `score_threshold` (defaults keep
     the official 100); both are options of this predictor, not of the shared config. `half`
     ("fp16"/"bf16"/True = fp16) runs the network under autocast on a CUDA device; post-processing stays
-    in float32.
+    in float32. `batching` (Mask DINO models): "exact" (default) gives every image of a batch bitwise its
+    own result; "grouped" lets images that pad to one size share a network pass (faster on a GPU, equal
+    to float rounding; see `image_batch.network_batches`).
     """
 
     def __init__(
@@ -149,6 +151,7 @@ class Predictor:
         score_threshold: float = 0.0,
         top_k: int | None = None,
         dataset_json: str | Path | None = None,
+        batching: Batching = "exact",
     ):
         self.device = resolve_device(device)
         if half is True:
@@ -160,9 +163,16 @@ class Predictor:
         self.dtype = HALF_DTYPES[half] if half else None
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k={top_k}; expected at least 1")
+        if batching not in BATCHING_MODES:
+            raise ValueError(f"batching={batching!r}; expected one of {BATCHING_MODES}")
         cfg, model = load_model(config, weights)
+        if batching != "exact" and not isinstance(model, MaskDINO):
+            raise ValueError(
+                f"batching={batching!r} is an option of Mask DINO models; {cfg.name} is a {type(model).__name__}"
+            )
         self.cfg, self.model = cfg, model.to(self.device)
         self.top_k = top_k
+        self.batching = batching
         self.score_threshold = score_threshold
         self.info = dataset_info(cfg, dataset_json)
 
@@ -200,7 +210,15 @@ class Predictor:
         output_sizes = [image.shape[:2] for image in images]
         autocast = torch.autocast(self.device.type, self.dtype) if self.dtype else contextlib.nullcontext()
         with autocast:  # Mask DINO leaves autocast for its post-processing (float32)
-            results = self.model(tensors, output_sizes=output_sizes, top_k=self.top_k)
+            if isinstance(self.model, MaskDINO):
+                results = self.model(
+                    tensors, output_sizes=output_sizes, top_k=self.top_k, batching=self.batching
+                )
+            else:  # MIMDet pads a batch to its largest image: one image per call keeps each result its own
+                results = [
+                    self.model([tensor], output_sizes=[size], top_k=self.top_k)[0]
+                    for tensor, size in zip(tensors, output_sizes)
+                ]
         return [self._select(_to_cpu(result)) for result in results]
 
     def predict_paths(self, paths: Iterable[str | Path], batch_size: int = 1) -> Iterator[ImagePrediction]:
