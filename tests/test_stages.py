@@ -121,3 +121,29 @@ def test_postprocessing_of_the_official_outputs(model, run):
     with torch.no_grad():
         result = model.postprocess(outputs, batch, [tuple(int(v) for v in ref["ins/image_hw"])])[0]
     assert_instances_match(result, ref)
+
+
+def test_postprocessing_without_masks_keeps_the_box_heads_boxes(model, run):
+    """`model.test.mask_on` off (a detector trained on boxes): the same top-k (query, class) pairs with the
+    box head's boxes, scored by class probability alone, and no masks."""
+    ref = reference_outputs("r50_ins_4s")
+    logits = torch.from_numpy(ref["pred_logits"])[None]
+    boxes = torch.from_numpy(ref["pred_boxes"])[None]
+    batch = ImageBatch(torch.zeros(1, 3, 512, 512), [(512, 512)])
+    outputs = MaskDINOOutput(Prediction(logits, boxes, run["final_masks"]), [])
+    with torch.no_grad():
+        with_masks = model.postprocess(outputs, batch)[0]
+        model.cfg.test.mask_on = False
+        try:
+            detector = model.postprocess(outputs, batch)[0]
+        finally:
+            model.cfg.test.mask_on = True
+    assert sorted(detector) == ["boxes", "labels", "scores"]
+    torch.testing.assert_close(detector["scores"], logits[0].sigmoid().flatten().topk(100).values)
+    # the same pairs: each (label, box) of one result is in the other, whose score had the mask term
+    ours = {(int(label), tuple(box.tolist())) for label, box in zip(detector["labels"], detector["boxes"])}
+    theirs = {
+        (int(label), tuple(box.tolist())) for label, box in zip(with_masks["labels"], with_masks["boxes"])
+    }
+    assert ours == theirs and len(ours) == 100
+    assert not torch.equal(detector["scores"], with_masks["scores"])

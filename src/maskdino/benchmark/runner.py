@@ -16,6 +16,7 @@ import torch
 from maskdino.benchmark.peers import PEERS
 from maskdino.benchmark.report import add_ratios, check_targets, format_report, system_info
 from maskdino.benchmark.workloads import FULL_PRESETS, QUICK_PRESETS, Peer
+from maskdino.image_batch import BATCHING_MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="photos at their own sizes, landscape and portrait in turn: short side --height, long side at "
         "most --width (the test resize), instead of all resized to --height x --width",
+    )
+    parser.add_argument(
+        "--batching",
+        nargs="+",
+        choices=BATCHING_MODES,
+        default=["exact"],
+        help="how our model batches (exact: one network pass per image, the default; grouped: images that "
+        "pad to one size share a pass); several: one row each, named '<preset> grouped' for grouped",
     )
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls before the timed ones")
     parser.add_argument("--repeats", type=int, default=3, help="timed inference calls (median reported)")
@@ -81,12 +90,15 @@ def plan(args: argparse.Namespace, peers: dict[str, Peer] = PEERS) -> list[dict]
     specs = []
     for batch in batches:
         for preset in presets:
-            specs.append(
-                {**common, "name": preset, "source": "maskdino", "kind": "inference", "batch": batch,
-                 "preset": preset, "builder": "maskdino.benchmark.workloads:maskdino_inference",
-                 "warmup": args.warmup, "repeats": args.repeats,
-                 "stages": args.stages and batch == 1, "stage_repeats": stage_repeats}
-            )  # fmt: skip
+            for mode in args.batching:
+                specs.append(
+                    {**common, "name": preset if mode == "exact" else f"{preset} {mode}", "source": "maskdino",
+                     "kind": "inference", "batch": batch, "preset": preset, "batching": mode,
+                     "builder": "maskdino.benchmark.workloads:maskdino_inference",
+                     "warmup": args.warmup, "repeats": args.repeats,
+                     "stages": args.stages and batch == 1 and mode == args.batching[0],
+                     "stage_repeats": stage_repeats}
+                )  # fmt: skip
         for key in peer_keys:
             specs.append(
                 {**common, "name": key, "source": "peer", "kind": "inference", "batch": batch,

@@ -162,15 +162,17 @@ def stage_times(model: nn.Module, images: list[torch.Tensor]) -> dict[str, float
 
 
 def maskdino_inference(spec: dict, images: list[torch.Tensor]) -> Prepared:
-    """The full `model(images)` call of a preset (pre- and post-processing included)."""
+    """The full `model(images)` call of a preset (pre- and post-processing included), batching as
+    `spec["batching"]` says (default exact)."""
     from maskdino import build_model, get_config
 
     device = torch.device(spec["device"])
     torch.manual_seed(spec["seed"])
     model = build_model(get_config(spec["preset"])).eval().to(device)
     images = [image.to(device) for image in images]
-    notes = [f"random weights (torch.manual_seed({spec['seed']}))"]
-    return Prepared(lambda: model(images), model, len(images), lambda: stage_times(model, images), notes)
+    batching = spec.get("batching", "exact")
+    notes = [f"random weights (torch.manual_seed({spec['seed']}))", f"batching {batching}"]
+    return Prepared(lambda: model(images, batching=batching), model, len(images), lambda: stage_times(model, images), notes)
 
 
 def maskdino_training(spec: dict, images: list[torch.Tensor]) -> Prepared:
