@@ -34,7 +34,7 @@ demo: venv
 	$(BIN)/maskdino demo --output runs/demo
 
 bench: venv
-	$(BIN)/python -m benchmarks.run --quick
+	$(BIN)/maskdino bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
