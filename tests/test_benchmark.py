@@ -79,8 +79,12 @@ def test_plan_quick_and_full():
         (p, b) for p in ("r50_ins_4s", "r50_pan", "r50_ade_sem") for b in (1, 4)
     }
     assert all(s["stages"] == (s["batch"] == 1) and s["batching"] == "exact" for s in full)
-    both = plan(_args(["--presets", "demo", "--batches", "4", "--batching", "exact", "grouped", "--peers"]), {})
-    assert [(s["name"], s["preset"], s["batching"], s["stages"]) for s in both if s["kind"] == "inference"] == [
+    both = plan(
+        _args(["--presets", "demo", "--batches", "4", "--batching", "exact", "grouped", "--peers"]), {}
+    )
+    assert [
+        (s["name"], s["preset"], s["batching"], s["stages"]) for s in both if s["kind"] == "inference"
+    ] == [
         ("demo", "demo", "exact", False),
         ("demo grouped", "demo", "grouped", False),
     ]

@@ -27,11 +27,11 @@ def trim(stages: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             out[key if channels is None else f"{key}__ch0_{channels - 1}"] = value[:, :channels]
         elif key == "pixdec/mask_features__ch0_63":
             out["pixdec/mask_features__ch0_7"] = value[:, :8]
-        elif key in ("pixdec/mask_features__chmean", "pixdec/mask_features__chabsmean"):
-            out[key] = value
-        elif key in ("pixdec/enc_spatial_shapes", "query_select/topk_call0_k300"):
-            out[key] = value
-        elif key.startswith("decoder/ref"):
+        elif (
+            key in ("pixdec/mask_features__chmean", "pixdec/mask_features__chabsmean")
+            or key in ("pixdec/enc_spatial_shapes", "query_select/topk_call0_k300")
+            or key.startswith("decoder/ref")
+        ):
             out[key] = value
         elif key.startswith("decoder/hs_norm"):
             out[key] = value[:QUERIES]

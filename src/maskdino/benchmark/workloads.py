@@ -172,7 +172,13 @@ def maskdino_inference(spec: dict, images: list[torch.Tensor]) -> Prepared:
     images = [image.to(device) for image in images]
     batching = spec.get("batching", "exact")
     notes = [f"random weights (torch.manual_seed({spec['seed']}))", f"batching {batching}"]
-    return Prepared(lambda: model(images, batching=batching), model, len(images), lambda: stage_times(model, images), notes)
+    return Prepared(
+        lambda: model(images, batching=batching),
+        model,
+        len(images),
+        lambda: stage_times(model, images),
+        notes,
+    )
 
 
 def maskdino_training(spec: dict, images: list[torch.Tensor]) -> Prepared:
