@@ -38,7 +38,7 @@ demo-coco: venv
 	$(BIN)/maskdino demo --coco --output runs/demo-coco
 
 bench: venv
-	$(BIN)/python -m benchmarks.run --quick
+	$(BIN)/maskdino bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

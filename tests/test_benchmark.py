@@ -7,10 +7,13 @@ import argparse
 import json
 
 import pytest
+import torch
 
+from maskdino import build_model, get_config
+from maskdino.benchmark.peers import PEERS
 from maskdino.benchmark.report import add_ratios, check_targets, format_report
 from maskdino.benchmark.runner import add_arguments, plan, run_benchmarks
-from maskdino.benchmark.workloads import STAGES, Peer, demo_photos
+from maskdino.benchmark.workloads import STAGES, Peer, demo_photos, mixed_photos, stage_times
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -32,8 +35,39 @@ def test_demo_photos_are_resized_real_images():
     assert float(images[0].std()) > 0.05  # a photo, not a constant
 
 
+def test_mixed_photos_alternate_orientation_at_the_test_resize():
+    images, files = mixed_photos(4, 128, 192)
+    assert len(set(files)) == 4
+    sizes = [tuple(image.shape[-2:]) for image in images]
+    assert all(min(s) == 128 or max(s) == 192 for s in sizes)  # short side 128 unless the long side caps
+    assert [h < w for h, w in sizes] == [True, False, True, False]
+
+
+def test_stage_timer_runs_the_models_own_stages_in_channels_last():
+    torch.manual_seed(0)
+    model = build_model(get_config("demo")).eval()
+    layouts = []
+    stem = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d))
+    stem.register_forward_pre_hook(
+        lambda m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    images, _ = demo_photos(1, 96, 128)
+    with torch.inference_mode():
+        times = stage_times(model, images)
+        model(images)
+    assert set(times) == set(STAGES) and all(t >= 0 for t in times.values())
+    assert layouts == [True, True]  # the timer's backbone stage sees what model(images) feeds it
+
+
+def test_peers_are_part_of_the_package():
+    assert {key: peer.builder for key, peer in PEERS.items()} == {
+        "maskrcnn": "maskdino.benchmark.peers:maskrcnn_r50_fpn",
+        "mask2former": "maskdino.benchmark.peers:mask2former_r50",
+    }
+
+
 def test_plan_quick_and_full():
-    peers = {"maskrcnn": Peer("maskrcnn", "Mask R-CNN", "benchmarks.peers:maskrcnn_r50_fpn")}
+    peers = {"maskrcnn": Peer("maskrcnn", "Mask R-CNN", "maskdino.benchmark.peers:maskrcnn_r50_fpn")}
     quick = plan(_args(["--quick", "--device", "cpu", "--peers"]), peers)
     assert [(s["kind"], s["name"], s["batch"]) for s in quick] == [
         ("inference", "r50_ins_4s", 1),
@@ -44,7 +78,16 @@ def test_plan_quick_and_full():
     assert {(s["name"], s["batch"]) for s in full} == {
         (p, b) for p in ("r50_ins_4s", "r50_pan", "r50_ade_sem") for b in (1, 4)
     }
-    assert all(s["stages"] == (s["batch"] == 1) for s in full)
+    assert all(s["stages"] == (s["batch"] == 1) and s["batching"] == "exact" for s in full)
+    both = plan(
+        _args(["--presets", "demo", "--batches", "4", "--batching", "exact", "grouped", "--peers"]), {}
+    )
+    assert [
+        (s["name"], s["preset"], s["batching"], s["stages"]) for s in both if s["kind"] == "inference"
+    ] == [
+        ("demo", "demo", "exact", False),
+        ("demo grouped", "demo", "grouped", False),
+    ]
     with pytest.raises(ValueError, match="unknown peer"):
         plan(_args(["--peers", "nope"]), peers)
 
@@ -84,7 +127,7 @@ def test_demo_run_writes_json_and_tables(tmp_path, capsys):
     assert data["system"]["threads"] == 1 and data["system"]["device"] == "cpu" and data["system"]["cpu"]
     inference, train = data["results"]
     assert (inference["kind"], inference["name"], inference["status"]) == ("inference", "demo", "ok")
-    assert inference["image_size"] == [96, 128] and len(inference["photos"]) == 1
+    assert inference["image_sizes"] == [[96, 128]] and len(inference["photos"]) == 1
     assert len(inference["wall_s"]) == 1 and inference["median_s_per_image"] > 0
     memory = inference["memory"]
     assert memory["method"] and memory["weights_mb"] > 0 and memory["mem_mb"] >= memory["weights_mb"] > 0

@@ -65,7 +65,9 @@ def test_results_at_original_size_equal_the_model_on_the_resized_image(predictor
     assert result["boxes"].shape == (20, 4) and torch.all(result["scores"][:-1] >= result["scores"][1:])
     resized = torch.from_numpy(np.array(Image.fromarray(image).resize((192, 125), Image.BILINEAR)))
     with torch.no_grad():
-        expected = predictor.model([resized.permute(2, 0, 1).float() / 255], output_sizes=[(230, 352)])[0]
+        expected = predictor.model(
+            [resized.permute(2, 0, 1).float() / 255], output_sizes=[(230, 352)], top_k=20
+        )[0]
     for key in ("boxes", "labels", "scores", "masks"):
         assert torch.equal(result[key], expected[key]), key
     from_array = predictor(image)
@@ -89,6 +91,89 @@ def test_score_threshold_and_top_k(weights, predictor):
     assert filtered["masks"].shape[0] == len(filtered["labels"]) == len(filtered["boxes"])
     with pytest.raises(ValueError, match="top_k=0"):
         Predictor(weights=weights, top_k=0)
+
+
+def test_top_k_is_an_option_of_the_predictor_not_of_the_shared_config(weights):
+    cfg = demo_config()
+    many = Predictor(cfg, weights, top_k=150)
+    assert len(many(ASTRONAUT)["scores"]) == 150  # more than the configured 100: post-processing's own k
+    assert cfg.model.test.detections_per_image == many.cfg.model.test.detections_per_image == 100
+
+
+def test_top_k_of_a_mimdet_model(predictor):
+    """MIMDet's Mask R-CNN honours the same post-processing option (more or fewer than its configured 100)."""
+    from tests.mimdet.tiny import tiny_config
+
+    cfg = tiny_config("model.mask_rcnn.score_thresh=0.0", "model.mask_rcnn.rpn_post_nms_top_n_test=300")
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    image = predictor.resize(np.asarray(Image.open(COCO_IMAGES[0]).convert("RGB")))
+    with torch.no_grad():
+        default, three, more = (model([image], top_k=k)[0] for k in (None, 3, 150))
+    assert len(default["scores"]) == 100 and len(three["scores"]) == 3 and len(more["scores"]) == 150
+    assert torch.equal(three["scores"], default["scores"][:3])  # the best three
+    assert model.roi_heads.detections_per_img == cfg.model.test.detections_per_image == 100
+
+
+def assert_same_instances(ours: dict, alone: dict, where) -> None:
+    """The issue's tolerances: same instances, scores within 1e-4, boxes within 0.05 px."""
+    assert torch.equal(ours["labels"], alone["labels"]), where
+    torch.testing.assert_close(ours["scores"], alone["scores"], atol=1e-4, rtol=0)
+    torch.testing.assert_close(ours["boxes"], alone["boxes"], atol=0.05, rtol=0)
+
+
+def network_batch_sizes(model) -> list[int]:
+    """Records the batch size of every backbone call of `model`."""
+    sizes: list[int] = []
+    model.backbone.register_forward_hook(lambda module, args, out: sizes.append(args[0].shape[0]))
+    return sizes
+
+
+def test_a_batch_gives_each_image_its_own_result(predictor):
+    """Landscape, portrait and square photos in one batch, plus one that pads to the first one's size:
+    each result equals the image predicted alone, masks included (padding to the batch's largest size
+    would change them)."""
+    paths = [COCO_IMAGES[0], COCO_IMAGES[2], ASTRONAUT, COCO_IMAGES[1]]
+    sizes = [tuple(predictor.resize(np.asarray(Image.open(p).convert("RGB"))).shape[1:]) for p in paths]
+    assert sizes == [(125, 192), (171, 128), (128, 128), (128, 171)]  # padded: 128x192, 192x128, 128x128
+    batched = [item.result for item in predictor.predict_paths(paths, batch_size=4)]
+    for path, ours in zip(paths, batched):
+        alone = predictor(path)
+        assert_same_instances(ours, alone, path)
+        assert torch.equal(ours["masks"], alone["masks"]), path
+
+
+def test_grouped_batching_shares_a_pass_between_images_of_one_padded_size(weights, predictor):
+    grouped = Predictor(weights=weights, top_k=20, batching="grouped")
+    passes = network_batch_sizes(grouped.model)
+    paths = [COCO_IMAGES[0], COCO_IMAGES[2], COCO_IMAGES[1]]  # 125x192 and 128x171 both pad to 128x192
+    batched = [item.result for item in grouped.predict_paths(paths, batch_size=3)]
+    assert passes == [2, 1]
+    for path, ours in zip(paths, batched):
+        alone = predictor(path)
+        assert_same_instances(ours, alone, path)
+        # equal to float rounding: only pixels whose mask logit is within ~1e-5 of 0 may flip
+        assert (ours["masks"] != alone["masks"]).float().mean() < 1e-4, path
+    with pytest.raises(ValueError, match="batching='padded'; expected one of"):
+        Predictor(weights=weights, batching="padded")
+
+
+def test_a_mimdet_batch_gives_each_image_its_own_result():
+    """MIMDet pads a batch to its largest image: the predictor runs its images one per call."""
+    from tests.mimdet.tiny import tiny_config
+
+    cfg = tiny_config("model.mask_rcnn.score_thresh=0.0", *SMALL_TEST_SIZE)
+    torch.manual_seed(0)
+    mimdet = Predictor(cfg, top_k=10)
+    paths = [COCO_IMAGES[0], COCO_IMAGES[2]]  # landscape, portrait
+    batched = [item.result for item in mimdet.predict_paths(paths, batch_size=2)]
+    for path, ours in zip(paths, batched):
+        alone = mimdet(path)
+        assert len(ours["scores"]) == 10
+        assert_same_instances(ours, alone, path)
+        assert torch.equal(ours["masks"], alone["masks"]), path
+    with pytest.raises(ValueError, match="batching='grouped' is an option of Mask DINO models"):
+        Predictor(cfg, batching="grouped")
 
 
 def test_batches_keep_order_and_bad_files_are_reported(tmp_path, predictor):

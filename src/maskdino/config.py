@@ -186,6 +186,9 @@ class TestConfig:
     detections_per_image: int = 100
     focus_on_box: bool = False
     sem_seg_postprocessing_before_inference: bool = False
+    # instance results carry masks (and the mask term of the score); training on box-only data turns it off
+    # (`data.task.adopt_dataset`): a detector's untrained mask head gives no masks, boxes come from the box head
+    mask_on: bool = True
 
 
 @dataclass

@@ -36,29 +36,38 @@ def resize_mask_logits(
 
 def instance_inference(
     logits: torch.Tensor,
-    masks: torch.Tensor,
+    masks: torch.Tensor | None,
     boxes: torch.Tensor,
     padded_size: Size,
     image_size: Size,
     output_size: Size,
     test: TestConfig,
+    top_k: int | None = None,
     thing_classes: torch.Tensor | None = None,
     chunk: int = 25,
 ) -> dict[str, torch.Tensor]:
     """Top-k (query, class) pairs by sigmoid score; results sorted by final score.
 
     logits `[Q, C]`, masks `[Q, h, w]` logits, boxes `[Q, 4]` (cx, cy, w, h) of the padded input.
+    masks None (`test.mask_on` off: a detector): `boxes`, `labels` and the class probability as `scores`,
+    no `masks`. top_k: pairs kept (default `test.detections_per_image`).
     thing_classes: bool `[C]`; when given (panoptic presets) only thing classes are kept.
     """
     num_queries, num_classes = logits.shape
     probs = logits.sigmoid()
-    k = min(test.detections_per_image, num_queries * num_classes)
+    k = min(test.detections_per_image if top_k is None else top_k, num_queries * num_classes)
     scores, index = probs.flatten().topk(k)
     labels = index % num_classes
     query = index // num_classes
     if thing_classes is not None:
         keep = thing_classes[labels]
         scores, labels, query = scores[keep], labels[keep], query[keep]
+    # boxes are relative to the padded input: rescale so they land in output pixels
+    scale_y = padded_size[0] / image_size[0] * output_size[0]
+    scale_x = padded_size[1] / image_size[1] * output_size[1]
+    xyxy = box_cxcywh_to_xyxy(boxes[query]) * boxes.new_tensor([scale_x, scale_y, scale_x, scale_y])
+    if masks is None:  # already best first (top-k)
+        return {"boxes": xyxy, "labels": labels, "scores": scores}
     # full-resolution float masks exist for one chunk at a time; only the boolean masks are kept
     binary_chunks, score_chunks = [], []
     for start in range(0, len(query), chunk):
@@ -78,10 +87,6 @@ def instance_inference(
         mask_scores = torch.ones_like(scores)
     else:
         mask_scores = torch.cat(score_chunks) if score_chunks else scores.new_zeros(0)
-    # boxes are relative to the padded input: rescale so they land in output pixels
-    scale_y = padded_size[0] / image_size[0] * output_size[0]
-    scale_x = padded_size[1] / image_size[1] * output_size[1]
-    xyxy = box_cxcywh_to_xyxy(boxes[query]) * boxes.new_tensor([scale_x, scale_y, scale_x, scale_y])
     final = scores * mask_scores
     order = final.argsort(descending=True, stable=True)
     return {

@@ -1,9 +1,8 @@
 """Inference on photos: decode, the preset's test resize, batching, and results at the original size.
 
 Like detectron2's `DefaultPredictor`: the uint8 image is resized with the preset's shortest-edge test
-resize (PIL bilinear, as in evaluation), the network runs on the padded batch, and post-processing
-resizes masks and boxes back to each original image. Batches pad to their largest image, as the
-official batched inference does, so results can differ slightly from batch size 1.
+resize (PIL bilinear, as in evaluation), the model predicts, and post-processing resizes masks and boxes
+back to each original image. A batch's results equal each image's own (`MaskDINO.predict`'s batching).
 """
 
 from __future__ import annotations
@@ -28,9 +27,8 @@ from maskdino.data.image_io import ImageReadError, load_rgb_image
 from maskdino.data.records import DatasetInfo
 from maskdino.data.transforms import Resize
 from maskdino.devices import resolve_device
-from maskdino.image_batch import MIN_SIDE
+from maskdino.image_batch import BATCHING_MODES, MIN_SIDE, Batching
 from maskdino.model import MaskDINO
-from maskdino.outputs import MaskDINOOutput, Prediction
 
 LOGGER = logging.getLogger("maskdino.predict")
 HALF_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -137,8 +135,11 @@ class Predictor:
     name, official YAML path or Config) with `weights` (any source `load_weights` takes).
 
     Instance results keep the `top_k` best detections with score >= `score_threshold` (defaults keep
-    the official 100). `half` ("fp16"/"bf16"/True = fp16) runs the network under autocast on a CUDA
-    device; post-processing stays in float32.
+    the official 100); both are options of this predictor, not of the shared config. `half`
+    ("fp16"/"bf16"/True = fp16) runs the network under autocast on a CUDA device; post-processing stays
+    in float32. `batching` (Mask DINO models): "exact" (default) gives every image of a batch bitwise its
+    own result; "grouped" lets images that pad to one size share a network pass (faster on a GPU, equal
+    to float rounding; see `image_batch.network_batches`).
     """
 
     def __init__(
@@ -150,6 +151,7 @@ class Predictor:
         score_threshold: float = 0.0,
         top_k: int | None = None,
         dataset_json: str | Path | None = None,
+        batching: Batching = "exact",
     ):
         self.device = resolve_device(device)
         if half is True:
@@ -159,12 +161,18 @@ class Predictor:
         if half and self.device.type != "cuda":
             raise ValueError("half precision runs on a CUDA device only; on CPU run in float32 (no --half)")
         self.dtype = HALF_DTYPES[half] if half else None
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k={top_k}; expected at least 1")
+        if batching not in BATCHING_MODES:
+            raise ValueError(f"batching={batching!r}; expected one of {BATCHING_MODES}")
         cfg, model = load_model(config, weights)
-        if top_k is not None:
-            if top_k < 1:
-                raise ValueError(f"top_k={top_k}; expected at least 1")
-            cfg.model.test.detections_per_image = top_k  # the model's own top-k over queries x classes
+        if batching != "exact" and not isinstance(model, MaskDINO):
+            raise ValueError(
+                f"batching={batching!r} is an option of Mask DINO models; {cfg.name} is a {type(model).__name__}"
+            )
         self.cfg, self.model = cfg, model.to(self.device)
+        self.top_k = top_k
+        self.batching = batching
         self.score_threshold = score_threshold
         self.info = dataset_info(cfg, dataset_json)
 
@@ -196,22 +204,21 @@ class Predictor:
 
     @torch.inference_mode()
     def predict_arrays(self, images: list[np.ndarray]) -> list[dict]:
-        """One batch of uint8 RGB arrays -> result dicts at their original sizes, on the CPU."""
+        """One batch of uint8 RGB arrays -> result dicts at their original sizes, on the CPU; each equals
+        the image's result alone."""
         tensors = [self.resize(image).to(self.device) for image in images]
         output_sizes = [image.shape[:2] for image in images]
         autocast = torch.autocast(self.device.type, self.dtype) if self.dtype else contextlib.nullcontext()
-        if not isinstance(self.model, MaskDINO):  # e.g. MIMDet's Mask R-CNN: one call does it all
-            with autocast:
-                results = self.model(tensors, output_sizes=output_sizes)
-            return [self._select(_to_cpu(result)) for result in results]
-        batch, sizes = self.model.preprocess(tensors)
-        with autocast:
-            raw = self.model.run_network(batch)[0]
-        # post-processing stays in float32 whatever the network ran in
-        final = Prediction(raw.pred_logits.float(), raw.pred_boxes.float(), raw.pred_masks.float())
-        results = self.model.postprocess(
-            MaskDINOOutput(final, []), tuple(batch.shape[-2:]), sizes, output_sizes
-        )
+        with autocast:  # Mask DINO leaves autocast for its post-processing (float32)
+            if isinstance(self.model, MaskDINO):
+                results = self.model(
+                    tensors, output_sizes=output_sizes, top_k=self.top_k, batching=self.batching
+                )
+            else:  # MIMDet pads a batch to its largest image: one image per call keeps each result its own
+                results = [
+                    self.model([tensor], output_sizes=[size], top_k=self.top_k)[0]
+                    for tensor, size in zip(tensors, output_sizes)
+                ]
         return [self._select(_to_cpu(result)) for result in results]
 
     def predict_paths(self, paths: Iterable[str | Path], batch_size: int = 1) -> Iterator[ImagePrediction]:

@@ -9,9 +9,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 from maskdino import Predictor, get_config
 from maskdino.cli import main as cli_main
@@ -40,12 +42,17 @@ def _train(output: Path, *args: object) -> Path:
     return output
 
 
-def _box_only_json(path: Path) -> Path:
-    """The COCO fixture reduced to boat, chair and bottle under the ids 3, 17, 44, without masks."""
+def _box_only_json(path: Path, keep_masks: bool = False) -> Path:
+    """The COCO fixture reduced to boat, chair and bottle under the ids 3, 17, 44, without masks (unless
+    `keep_masks`)."""
     data = json.loads((COCO / "instances.json").read_text())
     data["categories"] = [{"id": new, "name": name} for new, name in OWN_IDS.values()]
     data["annotations"] = [
-        {k: v for k, v in dict(a, category_id=OWN_IDS[a["category_id"]][0]).items() if k != "segmentation"}
+        {
+            k: v
+            for k, v in dict(a, category_id=OWN_IDS[a["category_id"]][0]).items()
+            if keep_masks or k != "segmentation"
+        }
         for a in data["annotations"]
         if a["category_id"] in OWN_IDS
     ]
@@ -113,6 +120,7 @@ def test_box_only_json_trains_a_detector_and_reports_box_ap(box_run, tmp_path, m
     assert (
         saved["model"]["decoder"]["dn"] == "standard"
         and saved["model"]["decoder"]["initialize_box_type"] == "no"
+        and saved["model"]["test"]["mask_on"] is False  # its mask head is untrained: no masks in results
     )
     lines = [json.loads(line) for line in (box_run / "metrics.jsonl").read_text().splitlines()]
     assert lines[0]["loss_mask"] == 0.0 and lines[0]["loss_bbox"] > 0 and lines[0]["loss_bbox_dn"] > 0
@@ -124,10 +132,17 @@ def test_box_only_json_trains_a_detector_and_reports_box_ap(box_run, tmp_path, m
     metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
     stats = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
     assert all(f"bbox/{s}" in metrics for s in stats) and not any(k.startswith("segm/") for k in metrics)
-    code, _, err = maskdino("eval", *common, "--iou-types", "segm")
+    code, _, err = maskdino("eval", *common, "model.test.mask_on=true", "--iou-types", "segm")
     assert code == 2
     count = len(json.loads(boxes.read_text())["annotations"])
     assert f"boxes.json has {count} annotations without 'segmentation'" in err and "--iou-types bbox" in err
+    # data with masks: still box AP only, the model gives none
+    masks = _box_only_json(tmp_path / "masks.json", keep_masks=True)
+    common = ("--weights", weights, "--val-json", masks, "--val-images", COCO, "--output", tmp_path / "m")
+    code, out, _ = maskdino("eval", *common)
+    assert code == 0 and "| bbox |" in out and "segm" not in out
+    code, _, err = maskdino("eval", *common, "--iou-types", "bbox", "segm")
+    assert code == 2 and "the model gives no masks (model.test.mask_on=false" in err
 
 
 def test_predictions_from_any_folder_carry_the_original_ids_and_names(box_run, tmp_path, maskdino) -> None:
@@ -149,10 +164,22 @@ def test_predictions_from_any_folder_carry_the_original_ids_and_names(box_run, t
     other.write_text(json.dumps({"categories": [{"id": i, "name": f"n{i}"} for i in (5, 6, 7)]}))
     out_dir = tmp_path / "o2"
     code, _, _ = maskdino(
-        "predict", photos, "--weights", weights, "--output", out_dir, "--dataset-json", other
-    )
+        "predict", photos, "--weights", weights, "--output", out_dir, "--dataset-json", other,
+        "--top-k", "1", "--overlay-threshold", "0",
+    )  # fmt: skip
     assert code == 0
-    assert {r["category_id"] for r in json.loads((out_dir / "results.json").read_text())} <= {5, 6, 7}
+    results = json.loads((out_dir / "results.json").read_text())
+    assert len(results) == 2 and {r["category_id"] for r in results} <= {5, 6, 7}
+    # a detector: boxes without segmentation; overlays draw the box and its tag, nothing else
+    assert all(sorted(r) == ["bbox", "category_id", "image_id", "score"] for r in results)
+    harbour = json.loads((out_dir / "images.json").read_text())["images"][1]
+    assert harbour["file_name"].endswith("harbour.jpg")
+    drawn = np.asarray(Image.open(out_dir / "overlays" / "harbour.png").convert("RGB"))
+    photo = np.asarray(Image.open(photos / "harbour.jpg").convert("RGB"))
+    x, y, w, h = next(r["bbox"] for r in results if r["image_id"] == harbour["id"])
+    untouched = np.ones(photo.shape[:2], bool)  # left of the box, above its tag, below it
+    untouched[max(int(y) - 30, 0) : int(y + h) + 3, max(int(x) - 3, 0) :] = False
+    assert not np.array_equal(drawn, photo) and np.array_equal(drawn[untouched], photo[untouched])
 
 
 def test_a_runs_config_yaml_is_a_config(box_run, tmp_path) -> None:
@@ -161,7 +188,8 @@ def test_a_runs_config_yaml_is_a_config(box_run, tmp_path) -> None:
     assert cfg.data.class_ids == (3, 17, 44)
     predictor = Predictor(str(box_run / "config.yaml"), box_run / "model_final.safetensors")
     assert predictor.info.dataset_ids == (3, 17, 44) and predictor.class_names == ("boat", "chair", "bottle")
-    assert predictor(COCO / "000000159269.jpg")["boxes"].shape[1] == 4
+    result = predictor(COCO / "000000159269.jpg")
+    assert result["boxes"].shape[1] == 4 and sorted(result) == ["boxes", "labels", "scores"]
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match=r"list.yaml does not hold a config mapping"):
         get_config(tmp_path / "list.yaml")

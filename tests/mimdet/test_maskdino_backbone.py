@@ -79,11 +79,11 @@ def test_the_preset_backbone_gives_the_mimdet_detector_features(data_dir):
     image = Image.open(data_dir / "mimdet" / "coco4" / "000000000802.jpg").convert("RGB").resize((320, 240))
     tensor = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255.0
     with torch.no_grad():
-        batch, sizes = maskdino.eval().preprocess([tensor])
-        ours = maskdino.backbone(batch)
+        batch = maskdino.eval().preprocess([tensor])
+        ours = maskdino.backbone(batch.pixels)
         detector_batch, detector_sizes = detector.eval().transform([tensor])
         reference = detector.backbone(detector_batch, detector_sizes)
-    assert torch.equal(batch, detector_batch) and sizes == detector_sizes == [(240, 320)]
+    assert torch.equal(batch.pixels, detector_batch) and batch.image_sizes == detector_sizes == [(240, 320)]
     assert ours.keys() == reference.keys() == {"res2", "res3", "res4", "res5"}
     for level in ours:
         torch.testing.assert_close(ours[level], reference[level], rtol=0, atol=0)

@@ -2,8 +2,9 @@
 
 Every workload (a model, inference or a training step, a batch size) runs in a fresh subprocess, so one
 run's allocations cannot raise another's peak memory: the worker builds the model with seeded random
-weights, loads real photos from the bundled COCO demo set resized to the benchmark size, runs warm-up
-calls, then timed calls, and reports the median wall and process-CPU time (all threads; less inflated
+weights, loads real photos from the bundled COCO demo set (resized to the benchmark size, or with
+`--mixed-sizes` each at its own aspect ratio through the preset's test resize), runs warm-up calls, then
+timed calls of the model's own inference path (`model(images)`: preprocess, network, postprocess), and reports the median wall and process-CPU time (all threads; less inflated
 than wall time when other processes share the cores) and the peak memory of those calls.
 
 Peak memory. CPU: the resident set size, whose high-water mark (VmHWM) is reset through
@@ -12,12 +13,14 @@ call), i.e. the model and what its calls allocate, without the interpreter and l
 between peers). Where the reset is impossible (not Linux) the lifetime ru_maxrss is used and said so.
 CUDA: `torch.cuda.max_memory_allocated` since the first call (weights included).
 
-`python -m benchmarks.run` and `maskdino bench` both call `run_benchmarks`; the peer models (torchvision
-Mask R-CNN, HF Mask2Former) are built by `benchmarks/peers.py` of the repository, run when importable.
+`maskdino bench` calls `run_benchmarks`; the peer models (torchvision Mask R-CNN, HF Mask2Former) are
+built by `peers.py` and run beside ours when their libraries import. In the same package: `stages.py`
+(where one call spends its time, `python -m maskdino.benchmark.stages`) and `deform_attn.py` (the
+deformable-attention implementations, `python -m maskdino.benchmark.deform_attn`).
 """
 
 from maskdino.benchmark.report import system_info
-from maskdino.benchmark.runner import add_arguments, load_peers, run_benchmarks
+from maskdino.benchmark.runner import add_arguments, run_benchmarks
 from maskdino.benchmark.workloads import (
     STAGES,
     Peer,
@@ -35,7 +38,6 @@ __all__ = [
     "SkipWorkload",
     "add_arguments",
     "demo_photos",
-    "load_peers",
     "run_benchmarks",
     "stage_times",
     "synchronize",

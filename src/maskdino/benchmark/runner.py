@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import subprocess
@@ -14,12 +13,14 @@ from pathlib import Path
 
 import torch
 
+from maskdino.benchmark.peers import PEERS
 from maskdino.benchmark.report import add_ratios, check_targets, format_report, system_info
 from maskdino.benchmark.workloads import FULL_PRESETS, QUICK_PRESETS, Peer
+from maskdino.image_batch import BATCHING_MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options shared by `python -m benchmarks.run` and `maskdino bench`."""
+    """The options of `maskdino bench`."""
     parser.add_argument(
         "--quick", action="store_true", help=f"only {QUICK_PRESETS[0]} at batch 1, fewer training repeats"
     )
@@ -32,6 +33,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--height", type=int, default=800, help="inference image height (default 800)")
     parser.add_argument("--width", type=int, default=1200, help="inference image width (default 1200)")
+    parser.add_argument(
+        "--mixed-sizes",
+        action="store_true",
+        help="photos at their own sizes, landscape and portrait in turn: short side --height, long side at "
+        "most --width (the test resize), instead of all resized to --height x --width",
+    )
+    parser.add_argument(
+        "--batching",
+        nargs="+",
+        choices=BATCHING_MODES,
+        default=["exact"],
+        help="how our model batches (exact: one network pass per image, the default; grouped: images that "
+        "pad to one size share a pass); several: one row each, named '<preset> grouped' for grouped",
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls before the timed ones")
     parser.add_argument("--repeats", type=int, default=3, help="timed inference calls (median reported)")
     parser.add_argument("--no-stages", dest="stages", action="store_false", help="skip the per-stage split")
@@ -51,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, help="print the tables of an earlier run's JSON; run nothing")
 
 
-def plan(args: argparse.Namespace, peers: dict[str, Peer]) -> list[dict]:
+def plan(args: argparse.Namespace, peers: dict[str, Peer] = PEERS) -> list[dict]:
     """The workload specs of a run, in order: each preset at each batch then the peers at that batch,
     then the training steps."""
     device = _device(args.device)
@@ -60,9 +75,7 @@ def plan(args: argparse.Namespace, peers: dict[str, Peer]) -> list[dict]:
     peer_keys = list(peers) if args.peers is None else args.peers
     unknown = [k for k in peer_keys if k not in peers]
     if unknown:
-        raise ValueError(
-            f"unknown peer(s) {unknown}; available: {sorted(peers) or 'none (benchmarks/peers.py not found)'}"
-        )
+        raise ValueError(f"unknown peer(s) {unknown}; available: {sorted(peers)}")
     train_presets = QUICK_PRESETS if args.train_presets is None else args.train_presets
     stage_repeats = args.stage_repeats if args.stage_repeats is not None else (1 if args.quick else 3)
     train_repeats = args.train_repeats if args.train_repeats is not None else (1 if args.quick else 3)
@@ -72,21 +85,24 @@ def plan(args: argparse.Namespace, peers: dict[str, Peer]) -> list[dict]:
         "seed": args.seed,
         "height": args.height,
         "width": args.width,
+        "mixed_sizes": args.mixed_sizes,
     }
     specs = []
     for batch in batches:
         for preset in presets:
-            specs.append(
-                {**common, "name": preset, "source": "maskdino", "kind": "inference", "batch": batch,
-                 "preset": preset, "builder": "maskdino.benchmark.workloads:maskdino_inference",
-                 "warmup": args.warmup, "repeats": args.repeats,
-                 "stages": args.stages and batch == 1, "stage_repeats": stage_repeats}
-            )  # fmt: skip
+            for mode in args.batching:
+                specs.append(
+                    {**common, "name": preset if mode == "exact" else f"{preset} {mode}", "source": "maskdino",
+                     "kind": "inference", "batch": batch, "preset": preset, "batching": mode,
+                     "builder": "maskdino.benchmark.workloads:maskdino_inference",
+                     "warmup": args.warmup, "repeats": args.repeats,
+                     "stages": args.stages and batch == 1 and mode == args.batching[0],
+                     "stage_repeats": stage_repeats}
+                )  # fmt: skip
         for key in peer_keys:
-            module = peers[key].builder.split(":")[0]
             specs.append(
                 {**common, "name": key, "source": "peer", "kind": "inference", "batch": batch,
-                 "builder": peers[key].builder, "label": peers[key].label, "sys_path": _module_root(module),
+                 "builder": peers[key].builder, "label": peers[key].label,
                  "warmup": args.warmup, "repeats": args.repeats}
             )  # fmt: skip
     for preset in train_presets:
@@ -104,12 +120,6 @@ def _device(name: str) -> str:
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda, but torch sees no CUDA device")
     return name
-
-
-def _module_root(module: str) -> list[str]:
-    """The sys.path entry a worker needs to import `module` as this process does."""
-    path = Path(importlib.import_module(module).__file__).resolve()
-    return [str(path.parents[module.count(".")])]
 
 
 def run_spec(spec: dict, timeout: float) -> dict:
@@ -140,18 +150,7 @@ def run_spec(spec: dict, timeout: float) -> dict:
     return result
 
 
-def load_peers(module: str = "benchmarks.peers") -> dict[str, Peer]:
-    """The repository's peer builders (`PEERS` of benchmarks/peers.py), looked up from the working
-    directory too; none when they are not there (an installed package without the repository)."""
-    if str(Path.cwd()) not in sys.path:
-        sys.path.append(str(Path.cwd()))
-    try:
-        return dict(importlib.import_module(module).PEERS)
-    except (ImportError, AttributeError):
-        return {}
-
-
-def run_benchmarks(args: argparse.Namespace, peers: dict[str, Peer]) -> int:
+def run_benchmarks(args: argparse.Namespace, peers: dict[str, Peer] = PEERS) -> int:
     """Run every planned workload, print the tables and write the JSON; returns the exit code (1 if a
     workload failed; skipped peers are not failures)."""
     if args.report:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from maskdino.benchmark.workloads import MB, SkipWorkload, demo_photos, synchronize
+from maskdino.benchmark.workloads import MB, SkipWorkload, demo_photos, mixed_photos, synchronize
 
 
 class PeakMemory:
@@ -73,13 +73,14 @@ def run_worker(spec: dict) -> dict:
     """Build and measure one workload in this process; returns its result row."""
     torch.set_num_threads(spec["threads"])
     device = torch.device(spec["device"])
-    for path in reversed(spec.get("sys_path", [])):
-        sys.path.insert(0, path)
     row = {k: spec[k] for k in ("name", "source", "kind", "batch", "device", "threads")}
     images, files = [], []
     if spec["kind"] == "inference":
-        row["image_size"] = [spec["height"], spec["width"]]
-        images, files = demo_photos(spec["batch"], spec["height"], spec["width"])
+        if spec.get("mixed_sizes"):
+            images, files = mixed_photos(spec["batch"], spec["height"], spec["width"])
+        else:
+            images, files = demo_photos(spec["batch"], spec["height"], spec["width"])
+        row["image_sizes"] = [list(image.shape[-2:]) for image in images]
     try:
         prepared = _import(spec["builder"])(spec, images)
     except SkipWorkload as err:

@@ -76,6 +76,30 @@ def demo_photos(count: int, height: int, width: int) -> tuple[list[torch.Tensor]
     return images, [p.name for p in chosen]
 
 
+def mixed_photos(count: int, short: int, long: int) -> tuple[list[torch.Tensor], list[str]]:
+    """`count` bundled COCO photos (float RGB `[3, H, W]` in [0, 1]) at their own sizes, landscape and
+    portrait in turn, through the test resize (short side `short`, long side at most `long`)."""
+    from PIL import Image
+
+    from maskdino.data.augmentations import resize_shortest_edge
+
+    arrays = {}
+    for path in sorted((ASSETS / "images").glob("*.jpg")):
+        with Image.open(path) as image:
+            arrays[path] = np.asarray(image.convert("RGB"))
+    landscape = [p for p, a in arrays.items() if a.shape[1] >= a.shape[0]]
+    portrait = [p for p, a in arrays.items() if a.shape[1] < a.shape[0]]
+    chosen = [
+        (landscape, portrait)[i % 2][(i // 2) % len((landscape, portrait)[i % 2])] for i in range(count)
+    ]
+    images = []
+    for path in chosen:
+        array = arrays[path]
+        resized = resize_shortest_edge(array.shape[0], array.shape[1], short, long).apply_image(array)
+        images.append(torch.from_numpy(resized).permute(2, 0, 1).float() / 255.0)
+    return images, [p.name for p in chosen]
+
+
 def lsj_samples(
     cfg: Config, count: int, seed: int
 ) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
@@ -107,7 +131,10 @@ def synchronize(device: torch.device | str) -> None:
 
 
 def stage_times(model: nn.Module, images: list[torch.Tensor]) -> dict[str, float]:
-    """Seconds of each stage of one eval call of a MaskDINO model (call under `torch.inference_mode`).
+    """Seconds of each stage of one eval call of a MaskDINO model (call under `torch.inference_mode`),
+    through the model's own stage methods (`preprocess`, `backbone_features`, `pixel_decoder`,
+    `predictor`, `postprocess`), so the timed work is what `model(images)` does; the images are one batch
+    (give images that pad to one size: `model(images)` splits the others into batches of their own).
 
     `pixel_decoder` is the deformable encoder with its input projections and the mask-feature FPN.
     `query_selection` (the decoder's initial queries: two-stage top-k token selection and mask-enhanced
@@ -124,26 +151,34 @@ def stage_times(model: nn.Module, images: list[torch.Tensor]) -> dict[str, float
         times[name] = time.perf_counter() - start
         return out
 
-    batch, sizes = timed("preprocess", lambda: model.preprocess(images))
-    features = timed("backbone", lambda: model.backbone(batch))
+    batch = timed("preprocess", lambda: model.preprocess(images))
+    features = timed("backbone", lambda: model.backbone_features(batch.pixels))
     multi_scale = timed("pixel_decoder", lambda: model.pixel_decoder(features))
     timed("query_selection", lambda: model.predictor.initial_queries(multi_scale))
     outputs, _ = timed("decoder", lambda: model.predictor(multi_scale))
     times["decoder"] -= times["query_selection"]
-    timed("postprocess", lambda: model.postprocess(outputs, tuple(batch.shape[-2:]), sizes, sizes))
+    timed("postprocess", lambda: model.postprocess(outputs, batch))
     return times
 
 
 def maskdino_inference(spec: dict, images: list[torch.Tensor]) -> Prepared:
-    """The full `model(images)` call of a preset (pre- and post-processing included)."""
+    """The full `model(images)` call of a preset (pre- and post-processing included), batching as
+    `spec["batching"]` says (default exact)."""
     from maskdino import build_model, get_config
 
     device = torch.device(spec["device"])
     torch.manual_seed(spec["seed"])
     model = build_model(get_config(spec["preset"])).eval().to(device)
     images = [image.to(device) for image in images]
-    notes = [f"random weights (torch.manual_seed({spec['seed']}))"]
-    return Prepared(lambda: model(images), model, len(images), lambda: stage_times(model, images), notes)
+    batching = spec.get("batching", "exact")
+    notes = [f"random weights (torch.manual_seed({spec['seed']}))", f"batching {batching}"]
+    return Prepared(
+        lambda: model(images, batching=batching),
+        model,
+        len(images),
+        lambda: stage_times(model, images),
+        notes,
+    )
 
 
 def maskdino_training(spec: dict, images: list[torch.Tensor]) -> Prepared:

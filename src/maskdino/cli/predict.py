@@ -25,6 +25,7 @@ from tqdm import tqdm
 from maskdino.checkpoints.errors import WeightsError
 from maskdino.data.records import DatasetInfo
 from maskdino.evaluation.results import instances_to_coco_results, panoptic_to_png, semantic_to_png, write_png
+from maskdino.image_batch import BATCHING_MODES
 from maskdino.predictor import ImagePrediction, Predictor
 from maskdino.utils.file_access import check_output_dir
 from maskdino.visualize import draw_result
@@ -53,7 +54,19 @@ def register(sub) -> None:
         choices=("fp16", "bf16"),
         help="run the network in half precision (GPU)",
     )
-    parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default: 1)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="images read and predicted together (default: 1); results do not depend on it",
+    )
+    parser.add_argument(
+        "--batching",
+        default="exact",
+        choices=BATCHING_MODES,
+        help="Mask DINO models: exact (default) gives each image bitwise its own result; grouped lets images "
+        "that pad to the same size share a network pass (faster on a GPU, equal to float rounding)",
+    )
     parser.add_argument(
         "--score-threshold",
         type=float,
@@ -199,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
             score_threshold=args.score_threshold,
             top_k=args.top_k,
             dataset_json=args.dataset_json,
+            batching=args.batching,
         )
     except WeightsError as err:
         return _error(str(err))

@@ -8,7 +8,8 @@ original ids and names. Your own data also sets the task of any Mask DINO preset
                       over the classes + "no object", `model.decoder.semantic_ce_loss`) when training
     COCO panoptic     panoptic output with the json's things and stuff (`model.test.panoptic_on`)
     boxes only        a detector: class and box losses, box denoising (`model.decoder.dn=standard`), no mask
-                      losses (the targets have no mask), no mask-enhanced box initialisation
+                      losses (the targets have no mask), no mask-enhanced box initialisation; results
+                      without masks (`model.test.mask_on=false`: boxes, labels, scores; box AP)
     instances         instance output; a mixed json trains each annotation on what it has
 """
 
@@ -87,13 +88,15 @@ def _set_task(cfg: Config, dataset: LoadedDataset, training: bool) -> None:
     else:
         test.instance_on, test.panoptic_on, test.semantic_on = True, False, False
         total, box_only = mask_counts(dataset)
+        if training:
+            test.mask_on = not (total and box_only == total)
         if training and total and box_only == total:
             decoder.initialize_box_type = "no"
             if decoder.dn == "seg":
                 decoder.dn = "standard"
             notes.append(
                 "boxes only: training Mask DINO as a detector (class and box losses, box denoising; no mask "
-                "losses, no mask-enhanced box initialisation)"
+                "losses, no mask-enhanced box initialisation; results without masks, model.test.mask_on=false)"
             )
         elif training and box_only:
             notes.append(f"{box_only} annotations without a mask train their class and box only")

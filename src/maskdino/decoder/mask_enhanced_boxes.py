@@ -11,6 +11,7 @@ from maskdino.layers.box_ops import (
     masks_to_boxes_exclusive,
     masks_to_boxes_inclusive,
 )
+from maskdino.layers.ms_deform_attn import level_sizes_xy
 
 BOX_INIT_TYPES = ("no", "bitmask", "mask2box")
 
@@ -30,6 +31,7 @@ def mask_enhanced_boxes(mask_logits: torch.Tensor, box_type: str) -> torch.Tenso
         xyxy = masks_to_boxes_inclusive(binary)
     else:
         raise ValueError(f"initialize_box_type must be one of {BOX_INIT_TYPES}, got {box_type!r}")
-    scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=mask_logits.device)
+    # [4] (w, h, w, h), kept symbolic under torch.export (see `level_sizes_xy`)
+    scale = level_sizes_xy([(h, w)], xyxy).repeat(1, 2)[0]
     boxes = box_xyxy_to_cxcywh(xyxy) / scale
     return inverse_sigmoid(boxes.reshape(batch, queries, 4))

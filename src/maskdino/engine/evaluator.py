@@ -123,15 +123,23 @@ class _Collector:
         return self
 
 
-def coco_iou_types(dataset: LoadedDataset, requested: Sequence[str] | None = None) -> tuple[str, ...]:
+def coco_iou_types(
+    dataset: LoadedDataset, requested: Sequence[str] | None = None, mask_on: bool = True
+) -> tuple[str, ...]:
     """The COCO AP kinds to report for an instance dataset: `requested`, else box and mask AP, or box AP
-    alone when the json has annotations without `segmentation` (mask AP needs every mask)."""
+    alone when the json has annotations without `segmentation` (mask AP needs every mask) or the model
+    gives no masks (`model.test.mask_on` off)."""
     missing = dataset.box_only_annotations
     where = dataset.annotation_file or dataset.info.name
+    if requested is not None and "segm" in requested and not mask_on:
+        raise ValueError(
+            "the model gives no masks (model.test.mask_on=false: trained on boxes only), so mask AP cannot be "
+            "computed: evaluate box AP with --iou-types bbox"
+        )
     if requested is None:
         if missing:
             logger.info("%s: %d annotations have no segmentation: box AP only", where, missing)
-        return ("bbox",) if missing else IOU_TYPES
+        return ("bbox",) if missing or not mask_on else IOU_TYPES
     unknown = [t for t in requested if t not in IOU_TYPES]
     if unknown or not requested:
         raise ValueError(f"iou types {list(requested)}: choose from {', '.join(IOU_TYPES)}")
@@ -155,7 +163,7 @@ def evaluate_model(
     """Predict every test image at its original size and return the metrics (in percent, on every rank).
 
     `iou_types` ("bbox", "segm") picks the COCO AP of instance datasets; by default both, or box AP alone
-    for a json with box-only annotations (see `coco_iou_types`).
+    for a json with box-only annotations or a model without masks (see `coco_iou_types`).
     """
     dataset = dataset if dataset is not None else build_dataset(cfg, "test")
     records = {r["image_id"]: r for r in dataset.records}
@@ -165,7 +173,7 @@ def evaluate_model(
             f"iou types apply to COCO instance datasets; {dataset.info.name} is {dataset.info.task}"
         )
     if collector.instance_on:
-        collector.iou_types = coco_iou_types(dataset, iou_types)
+        collector.iou_types = coco_iou_types(dataset, iou_types, cfg.model.test.mask_on)
     rank, world = _world()
     loader = build_test_loader(cfg, dataset, batch_size=batch_size, rank=rank, world_size=world)
     was_training = model.training

@@ -1,45 +1,41 @@
-"""ONNX export of the raw network: normalised, padded image `[1, 3, H, W]` -> logits, boxes, mask logits.
+"""Export of the network (`MaskDINO.network`) with dynamic batch, height and width: `torch.export` and ONNX.
 
-The graph is captured with `torch.export` (the dynamo-based `torch.onnx.export`) for ONE fixed input
-size: the feature-map sizes become Python ints inside the model, so a graph exported with dynamic
-height/width would silently keep the traced sizes. Deformable attention is switched to its reference
-path (one `grid_sample` per level), which maps onto ONNX GridSample. Post-processing (top-k, mask
-resizing) stays outside the graph; see docs/export.md.
+Input: `images` `[B, 3, H, W]`, RGB scaled to 0-255, normalised with the model's pixel mean/std and
+zero-padded at the bottom/right to multiples of the size divisibility (`numpy_processing.preprocess`).
+Outputs: `pred_logits` `[B, Q, C]`, `pred_boxes` `[B, Q, 4]` (cx, cy, w, h) in [0, 1] of the padded input,
+`pred_masks` `[B, Q, H/4, W/4]` mask logits. The model keeps its feature-map sizes symbolic while it is
+traced, so one graph serves every size. Deformable attention is switched to its reference path (one
+`GridSample` per level) while tracing; eager PyTorch keeps its fast CPU/Triton paths.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from maskdino.config import Config
-from maskdino.data.augmentations import shortest_edge_size
-from maskdino.data.transforms import Resize
 from maskdino.layers.ms_deform_attn import MSDeformAttn
 
 INPUT_NAMES = ["images"]
 OUTPUT_NAMES = ["pred_logits", "pred_boxes", "pred_masks"]
+MAX_SIDE = 4096  # largest exported height / width
+# the exporter's loggers: at INFO they print hundreds of lines per export
+EXPORTER_LOGGERS = ("onnx_ir", "onnxscript", "torch.onnx")
 
 
 class RawNetwork(nn.Module):
-    """MaskDINO's network without pre- or post-processing, returning a tuple of plain tensors.
-
-    images: `[B, 3, H, W]` normalised ((RGB * 255 - pixel_mean) / pixel_std) and zero-padded to a multiple
-    of the model's size divisibility. Returns pred_logits `[B, Q, C]`, pred_boxes `[B, Q, 4]` (cx, cy, w, h)
-    in [0, 1] of the padded input, pred_masks `[B, Q, H/4, W/4]` logits.
-    """
+    """`model.network` returning a tuple of plain tensors (pred_logits, pred_boxes, pred_masks)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.model.run_network(images)[0]
+        out = self.model.network(images)
         return out.pred_logits, out.pred_boxes, out.pred_masks
 
 
@@ -57,83 +53,111 @@ def reference_attention(model: nn.Module) -> Iterator[None]:
             m.impl = impl
 
 
-def default_input_size(cfg: Config, divisor: int) -> tuple[int, int]:
-    """(H, W) that holds a landscape image after the preset's test resize, rounded up to `divisor`."""
-    inp = cfg.input
-    return -(-inp.min_size_test // divisor) * divisor, -(-inp.max_size_test // divisor) * divisor
+@contextlib.contextmanager
+def quiet_exporter(verbose: bool = False) -> Iterator[None]:
+    """Keep the exporter's INFO and WARNING logging out of the output unless `verbose`."""
+    loggers = [logging.getLogger(name) for name in EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG if verbose else logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
-def prepare_input(
-    image: np.ndarray, cfg: Config, height: int, width: int
-) -> tuple[np.ndarray, tuple[int, int]]:
-    """uint8 RGB `[H0, W0, 3]` -> the exported model's input `[1, 3, height, width]` float32, and the
-    (h, w) the image occupies in it (top-left; the rest is zero padding).
-
-    The preset's shortest-edge test resize, shrunk further when the result does not fit the canvas
-    (e.g. a portrait photo in a landscape canvas), then normalisation and zero padding as `MaskDINO` does.
-    """
-    h0, w0 = image.shape[:2]
-    h, w = shortest_edge_size(h0, w0, cfg.input.min_size_test, cfg.input.max_size_test)
-    if h > height or w > width:  # e.g. a portrait photo in a landscape canvas: fit it inside instead
-        scale = min(height / h0, width / w0)
-        h, w = min(int(h0 * scale + 0.5), height), min(int(w0 * scale + 0.5), width)
-    resized = Resize(h0, w0, h, w).apply_image(image).astype(np.float32)
-    mean = np.asarray(cfg.model.pixel_mean, dtype=np.float32)
-    std = np.asarray(cfg.model.pixel_std, dtype=np.float32)
-    batch = np.zeros((1, 3, height, width), dtype=np.float32)
-    batch[0, :, :h, :w] = ((resized - mean) / std).transpose(2, 0, 1)
-    return batch, (h, w)
+def min_side(model: nn.Module) -> int:
+    """The smallest exportable height/width, a multiple of the size divisibility: every feature level
+    at least 2 x 2 (a level of size 1 would be fixed in the graph: broadcasting treats 1 apart) and at
+    least as many encoder tokens as query selection keeps."""
+    pixel_decoder = model.pixel_decoder
+    shapes = model.backbone.output_shape()
+    strides = [shapes[f][1] for f in pixel_decoder.encoder_in_features]
+    strides += [max(strides) * 2 ** (i + 1) for i in range(pixel_decoder.num_extra_levels)]
+    decoder = model.cfg.decoder
+    selected = max(
+        decoder.num_queries, decoder.first_selected_queries if decoder.variant == "dimaskdino" else 0
+    )
+    side = model.size_divisibility
+    while min(-(-side // s) for s in strides) < 2 or sum((-(-side // s)) ** 2 for s in strides) < selected:
+        side += model.size_divisibility
+    return side
 
 
-def export_program(model: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
-    """`torch.export` of `RawNetwork(model)` at the size of `example` `[1, 3, H, W]` (reference attention)."""
+def dynamic_shapes(model: nn.Module) -> dict:
+    """`torch.export` dynamic shapes of the input: any batch, height and width multiples of the size
+    divisibility between `min_side(model)` and `MAX_SIDE`."""
+    divisor = model.size_divisibility
+    low, high = min_side(model) // divisor, MAX_SIDE // divisor
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    height = torch.export.Dim("height_blocks", min=low, max=high)
+    width = torch.export.Dim("width_blocks", min=low, max=high)
+    return {"images": {0: batch, 2: divisor * height, 3: divisor * width}}
+
+
+def example_input(model: nn.Module) -> torch.Tensor:
+    """A `[2, 3, H, W]` tracing input, H != W, both above `min_side` (batch 1 or equal sides would be
+    specialised by the tracer)."""
+    side = min_side(model)
+    divisor = model.size_divisibility
+    return torch.zeros(2, 3, side + divisor, side + 2 * divisor, device=next(model.parameters()).device)
+
+
+def export_program(model: nn.Module) -> torch.export.ExportedProgram:
+    """`torch.export` of `RawNetwork(model)` with dynamic batch, height and width (reference attention)."""
     model.eval()
     with reference_attention(model), torch.no_grad():
-        return torch.export.export(RawNetwork(model), (example,), strict=False)
+        return torch.export.export(
+            RawNetwork(model), (example_input(model),), dynamic_shapes=dynamic_shapes(model), strict=False
+        )
 
 
 def export_onnx(
-    model: nn.Module, path: str | Path, height: int, width: int, opset: int | None = None
+    model: nn.Module,
+    path: str | Path,
+    opset: int | None = None,
+    fp16: bool = False,
+    program: torch.export.ExportedProgram | None = None,
+    verbose: bool = False,
 ) -> Path:
-    """Write `RawNetwork(model)` for input `[1, 3, height, width]` to `path` as ONNX; returns the path."""
-    divisor = getattr(model, "size_divisibility", 32)
-    if height % divisor or width % divisor:
-        raise ValueError(
-            f"input size {height}x{width} must be a multiple of the model's size divisibility {divisor}"
-        )
+    """Write the network as ONNX with dynamic batch, height and width; returns the path.
+
+    program: an `export_program(model)` result to convert (traced here when None). fp16: store weights
+    and compute in float16 (input and outputs stay float32, see `float16.py`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros(1, 3, height, width, device=next(model.parameters()).device)
-    program = export_program(model, example)
-    onnx_program = torch.onnx.export(
-        program,
-        (example,),
-        input_names=INPUT_NAMES,
-        output_names=OUTPUT_NAMES,
-        opset_version=opset,
-        dynamo=True,
-        verbose=False,
-    )
-    onnx_program.save(str(path))
+    program = program if program is not None else export_program(model)
+    with quiet_exporter(verbose):
+        onnx_program = torch.onnx.export(
+            program,
+            (example_input(model),),
+            input_names=INPUT_NAMES,
+            output_names=OUTPUT_NAMES,
+            opset_version=opset,
+            dynamo=True,
+            verbose=verbose,
+        )
+    proto = name_dynamic_axes(onnx_program.model_proto, model.size_divisibility)
+    if fp16:
+        from maskdino.export.float16 import convert_to_float16  # needs the optional onnx package
+
+        proto = convert_to_float16(proto)
+    import onnx
+
+    onnx.save(proto, str(path))
     return path
 
 
-def relative_l2(ours: np.ndarray, reference: np.ndarray) -> float:
-    ours, reference = np.asarray(ours, np.float64), np.asarray(reference, np.float64)
-    return float(np.linalg.norm(ours - reference) / max(np.linalg.norm(reference), 1e-12))
-
-
-def compare_with_pytorch(path: str | Path, model: nn.Module, batch: np.ndarray) -> dict[str, float]:
-    """Run the ONNX model with onnxruntime (CPU) and `model` as PyTorch runs it (its own deformable-attention
-    path) on `batch`; relative L2 per output."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    onnx_outputs = session.run(OUTPUT_NAMES, {INPUT_NAMES[0]: batch})
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        torch_outputs = RawNetwork(model.eval())(torch.from_numpy(batch).to(device))
-    return {
-        name: relative_l2(ours, theirs.float().cpu().numpy())
-        for name, ours, theirs in zip(OUTPUT_NAMES, onnx_outputs, torch_outputs)
-    }
+def name_dynamic_axes(proto, divisor: int):
+    """Rename the tracer's symbols in the graph's inputs and outputs: `batch`, `height`, `width`."""
+    image = proto.graph.input[0].type.tensor_type.shape.dim
+    names = {image[0].dim_param: "batch", image[2].dim_param: "height", image[3].dim_param: "width"}
+    symbols = {name.split("*")[-1]: new for name, new in names.items()}  # "32*s39" -> "s39"
+    quarter = {f"{divisor // 4}*{symbol}": f"{new}/4" for symbol, new in symbols.items() if new != "batch"}
+    for value in [*proto.graph.input, *proto.graph.output]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = names.get(dim.dim_param, quarter.get(dim.dim_param, dim.dim_param))
+    return proto

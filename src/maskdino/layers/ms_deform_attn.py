@@ -55,6 +55,15 @@ def ms_deform_attn_reference(
     return out.transpose(1, 2).contiguous()
 
 
+def level_sizes_xy(spatial_shapes: SpatialShapes, like: torch.Tensor) -> torch.Tensor:
+    """`[L, 2]` (W, H) of each level as a tensor of `like`'s dtype and device.
+
+    Built from scalars with `torch.full` rather than `torch.tensor`, so that under `torch.export` the sizes
+    stay symbolic (`torch.tensor` of symbolic sizes would bake the traced values into the graph).
+    """
+    return torch.stack([torch.stack([like.new_full((), w), like.new_full((), h)]) for h, w in spatial_shapes])
+
+
 def ms_deform_attn_dispatch(
     value: torch.Tensor,
     spatial_shapes: SpatialShapes,
@@ -144,9 +153,7 @@ class MSDeformAttn(nn.Module):
         weights = weights.softmax(-1).view(batch, num_queries, heads, levels, points)
         if reference_points.shape[-1] == 2:
             # offsets are in pixels of each level: divide by (W, H)
-            normalizer = torch.tensor(
-                [[w, h] for h, w in spatial_shapes], dtype=query.dtype, device=query.device
-            )  # [L, 2]
+            normalizer = level_sizes_xy(spatial_shapes, query)  # [L, 2]
             locations = (
                 reference_points[:, :, None, :, None, :] + offsets / normalizer[None, None, None, :, None]
             )

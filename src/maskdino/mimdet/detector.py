@@ -15,7 +15,9 @@ for multi-GPU training).
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -115,13 +117,14 @@ class MIMDetMaskRCNN(PretrainedMixin, nn.Module):
         images: list[torch.Tensor],
         targets: list[dict[str, torch.Tensor]] | None = None,
         output_sizes: list[tuple[int, int]] | None = None,
+        top_k: int | None = None,
     ) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
         """`images`: [3, H, W] RGB in [0, 1], already at the network's size (see `transform.py`).
 
         Training: `targets` per image (`labels` int64 0..C-1, `boxes` xyxy pixels, `masks` bool [N, H, W])
-        -> {loss name: scalar}. Eval: `inference(images, output_sizes)`."""
+        -> {loss name: scalar}. Eval: `inference(images, output_sizes, top_k)`."""
         if not self.training:
-            return self.inference(images, output_sizes)
+            return self.inference(images, output_sizes, top_k)
         if targets is None:
             raise ValueError("training needs targets: one dict with labels, boxes and masks per image")
         targets = [self._torchvision_target(t, i) for i, t in enumerate(targets)]
@@ -132,14 +135,19 @@ class MIMDetMaskRCNN(PretrainedMixin, nn.Module):
         return {**rpn_losses, **roi_losses}
 
     def inference(
-        self, images: list[torch.Tensor], output_sizes: list[tuple[int, int]] | None = None
+        self,
+        images: list[torch.Tensor],
+        output_sizes: list[tuple[int, int]] | None = None,
+        top_k: int | None = None,
     ) -> list[dict[str, torch.Tensor]]:
         """Per image `boxes` [N, 4] xyxy, `labels` (0..C-1), `scores`, `masks` (bool [N, h, w]), best first,
-        at `output_sizes` [(h, w)] (the original images' sizes) or else at the input sizes."""
+        at `output_sizes` [(h, w)] (the original images' sizes) or else at the input sizes; at most `top_k`
+        detections (default `test.detections_per_image`)."""
         batch, sizes = self.transform(images)
         pyramid = self.pyramid(batch, sizes)
         proposals, _, _ = self.rpn(list(pyramid.values()), sizes)
-        detections, _ = self.roi_heads(pyramid, proposals, sizes)
+        with _detections_per_image(self.roi_heads, top_k):
+            detections, _ = self.roi_heads(pyramid, proposals, sizes)
         if output_sizes is None:
             output_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
         return self.transform.postprocess(detections, sizes, output_sizes)
@@ -164,3 +172,16 @@ class MIMDetMaskRCNN(PretrainedMixin, nn.Module):
                 f"got {labels.dtype} {labels.tolist()[:10]}"
             )
         return {"labels": labels + 1, "boxes": target["boxes"].float(), "masks": target["masks"]}
+
+
+@contextlib.contextmanager
+def _detections_per_image(roi_heads: RoIHeads, top_k: int | None) -> Iterator[None]:
+    """Let torchvision's RoI heads keep `top_k` detections for one call (None: their configured count)."""
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k={top_k}; expected at least 1")
+    configured = roi_heads.detections_per_img
+    roi_heads.detections_per_img = configured if top_k is None else top_k
+    try:
+        yield
+    finally:
+        roi_heads.detections_per_img = configured

@@ -52,7 +52,8 @@ class DetectionTransform(nn.Module):
         images = [image.to(self.pixel_mean.device, torch.float32) for image in images]
         square = self.fixed_input_size
         if square is None:
-            return normalize_and_pad(images, self.pixel_mean, self.pixel_std, self.size_divisibility)
+            batch = normalize_and_pad(images, self.pixel_mean, self.pixel_std, self.size_divisibility)
+            return batch.pixels, batch.image_sizes
         for i, image in enumerate(images):
             if max(image.shape[-2:]) > square:
                 raise ValueError(

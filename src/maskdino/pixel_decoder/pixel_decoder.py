@@ -118,7 +118,8 @@ class PixelDecoder(nn.Module):
             extras.append(self.input_proj[len(srcs) + i](source))
         # low2high: [fine..coarse] + [extra coarse..coarsest]; high2low: [coarsest extra..] + [coarse..fine]
         levels = srcs + extras if self.feature_order == "low2high" else extras[::-1] + srcs
-        spatial_shapes = [(int(x.shape[2]), int(x.shape[3])) for x in levels]
+        # sizes stay symbolic under torch.export (no int()): one exported graph serves every input size
+        spatial_shapes = [(x.shape[2], x.shape[3]) for x in levels]
         flat = torch.cat([x.flatten(2).transpose(1, 2) for x in levels], 1)  # [B, S, C]
         pos = torch.cat(
             [

@@ -6,7 +6,7 @@ Implementations run round-robin within each repeat, so load from other processes
 speed-up is the median of the per-repeat ratios, of wall time and of process CPU time (all threads; less
 sensitive to a shared machine). Prints a table and writes JSON.
 
-    python -m benchmarks.deform_attn --threads 2 --output benchmarks/out/deform_attn.json
+    python -m maskdino.benchmark.deform_attn --threads 2 --output benchmarks/out/deform_attn.json
 """
 
 from __future__ import annotations

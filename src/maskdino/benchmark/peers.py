@@ -6,22 +6,24 @@ score thresholds meaningless, so both keep their top 100 detections whatever the
 post-processing does): otherwise Mask R-CNN would skip its mask head and mask pasting, and Mask2Former
 its mask resizing.
 
-`PEERS` is what `maskdino.benchmark.run_benchmarks` runs; the builders run inside its worker processes.
+`PEERS` is what `maskdino bench` runs beside our presets; the builders run inside its worker processes.
 """
 
 from __future__ import annotations
 
 import torch
 
-from maskdino.benchmark import Peer, Prepared, SkipWorkload
+from maskdino.benchmark.workloads import Peer, Prepared, SkipWorkload
 from maskdino.data import pad_images
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 PEERS = {
-    "maskrcnn": Peer("maskrcnn", "torchvision Mask R-CNN R50-FPN", "benchmarks.peers:maskrcnn_r50_fpn"),
-    "mask2former": Peer("mask2former", "HF Mask2Former R50", "benchmarks.peers:mask2former_r50"),
+    "maskrcnn": Peer(
+        "maskrcnn", "torchvision Mask R-CNN R50-FPN", "maskdino.benchmark.peers:maskrcnn_r50_fpn"
+    ),
+    "mask2former": Peer("mask2former", "HF Mask2Former R50", "maskdino.benchmark.peers:mask2former_r50"),
 }
 
 

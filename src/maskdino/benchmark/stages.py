@@ -1,12 +1,12 @@
 """Where one inference call of a preset spends its time: stages, modules inside them, and top operators.
 
-In one process (for time, not memory; `benchmarks.run` measures memory in fresh processes): after warm-up,
+In one process (for time, not memory; `maskdino bench` measures memory in fresh processes): after warm-up,
 `repeats` passes timed stage by stage (`maskdino.benchmark.stage_times`), with forward hooks summing the
 time spent inside groups of modules (the encoder's deformable attention and FFN, the decoder layers and
 their deformable attention); with `--profile`, one more pass under `torch.profiler`, its operators ranked by
 self time. Prints tables and writes JSON.
 
-    python -m benchmarks.stages --preset r50_ins_4s --profile
+    python -m maskdino.benchmark.stages --preset r50_ins_4s --profile
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def top_operators(model: nn.Module, images: list[torch.Tensor], top: int) -> lis
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.stages",
+        prog="python -m maskdino.benchmark.stages",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
