@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import time
-from importlib import resources
 from pathlib import Path
 
 import torch
 
+from maskdino.assets import demo_assets
 from maskdino.build import build_model
 from maskdino.checkpoints.load import load_weights
 from maskdino.cli.main import main as cli_main
@@ -30,15 +30,11 @@ lists the others) or train the real recipe on a GPU (see docs/training.md). `mas
 --coco shows the same model learning synthetic shapes it can master in minutes."""
 
 
-def coco_demo_assets() -> Path:
-    return Path(str(resources.files("maskdino") / "assets" / "coco_demo"))
-
-
 def run_coco_demo(output: str | Path, overrides: list[str] | None = None, device: str = "cpu") -> dict:
     """Train on the bundled COCO photos, evaluate on them and on the held-out ones, draw both; returns the
     summary."""
     output = Path(output)
-    assets = coco_demo_assets()
+    assets = demo_assets()
     started = time.time()
     cfg = get_config(
         "demo",

@@ -26,7 +26,9 @@ def side_by_side(pictures: list[Image.Image], height: int | None = None) -> Imag
 def picture_sheet(rows: list[list[np.ndarray | Image.Image]], out_jpg: Path, height: int = 256) -> Path:
     """Rows of pictures (all scaled to `height`), stacked top to bottom, as one JPEG."""
     made = [side_by_side([_image(p) for p in row], height) for row in rows]
-    sheet = Image.new("RGB", (max(r.width for r in made), sum(r.height for r in made) + GAP * (len(made) - 1)), WHITE)
+    sheet = Image.new(
+        "RGB", (max(r.width for r in made), sum(r.height for r in made) + GAP * (len(made) - 1)), WHITE
+    )
     y = 0
     for row in made:
         sheet.paste(row, (0, y))
@@ -37,4 +39,8 @@ def picture_sheet(rows: list[list[np.ndarray | Image.Image]], out_jpg: Path, hei
 
 
 def _image(picture: np.ndarray | Image.Image) -> Image.Image:
-    return picture.convert("RGB") if isinstance(picture, Image.Image) else Image.fromarray(picture).convert("RGB")
+    return (
+        picture.convert("RGB")
+        if isinstance(picture, Image.Image)
+        else Image.fromarray(picture).convert("RGB")
+    )

@@ -94,7 +94,14 @@ def run_synthetic_demo(
     predictions = output / "predictions" / "held_out"
     val_images = sorted((data_root / "val" / "images").glob("*.jpg"))[:PREDICTED_IMAGES]
     cli_main(
-        ["predict", *map(str, val_images), "--weights", str(result.final_weights), "--output", str(predictions)]
+        [
+            "predict",
+            *map(str, val_images),
+            "--weights",
+            str(result.final_weights),
+            "--output",
+            str(predictions),
+        ]
         + ["--overlay-threshold", str(OVERLAY_THRESHOLD), "--device", device]
     )
     curves = plot_training_curves(output / "metrics.jsonl", output / "training_curves.png")
