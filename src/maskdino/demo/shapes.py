@@ -37,7 +37,7 @@ SYNTH_VAL_IMAGES = 50
 EVAL_PERIOD = 250  # held-out PQ during training, for the curves
 SHEET_IMAGES = 4  # held-out images in the README's picture
 PREDICTED_IMAGES = 8  # held-out images written by `maskdino predict` (results files and overlays)
-OVERLAY_THRESHOLD = 0.5
+OVERLAY_THRESHOLD = 0.3  # instance scores (class x mask confidence) of the small model stay below ~0.6
 TASKS = ("instances", "panoptic", "semantic")
 HEADLINE = {  # the numbers the demo reports, by task
     "instance": ("segm/AP", "segm/AP50", "bbox/AP", "bbox/AP50"),
