@@ -1,5 +1,6 @@
 # Two entry points, each self-contained on a fresh machine:
-#   make demo  -> creates .venv, installs, trains/evaluates/predicts the small `demo` preset on bundled COCO images
+#   make demo  -> creates .venv, installs, generates synthetic shapes, trains the small `demo` preset on them,
+#                 evaluates and draws held-out images (make demo-coco: the same on bundled COCO photos)
 #   make test  -> creates .venv, installs, runs ruff (lint + format check) and the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv test test-slow lint demo bench clean
+.PHONY: venv test test-slow lint demo demo-coco bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,9 @@ test-slow: venv
 
 demo: venv
 	$(BIN)/maskdino demo --output runs/demo
+
+demo-coco: venv
+	$(BIN)/maskdino demo --coco --output runs/demo-coco
 
 bench: venv
 	$(BIN)/maskdino bench --quick

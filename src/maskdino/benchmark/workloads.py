@@ -6,16 +6,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from maskdino.assets import demo_assets
 from maskdino.config import Config
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "coco_demo"
+ASSETS = demo_assets()
 FULL_PRESETS = ("r50_ins_4s", "r50_pan", "r50_ade_sem")
 QUICK_PRESETS = ("r50_ins_4s",)
 TRAIN_MAPPERS = ("coco_instance_lsj", "coco_panoptic_lsj")

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from maskdino.assets import demo_assets
 from maskdino.checkpoints.pretrained import load_model
 from maskdino.data.image_io import load_rgb_image
-from maskdino.demo import demo_assets
 from maskdino.export import export_onnx, export_program, min_side, verification_batches
 from maskdino.export.onnx import MAX_SIDE
 from maskdino.export.verify import compare, compare_with_pytorch, pytorch_outputs

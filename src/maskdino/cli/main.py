@@ -17,7 +17,19 @@ import sys
 
 from maskdino.checkpoints.errors import WeightsError
 
-SUBCOMMANDS = ("demo", "presets", "zoo", "train", "eval", "predict", "export", "convert", "score", "bench")
+SUBCOMMANDS = (
+    "demo",
+    "synth",
+    "presets",
+    "zoo",
+    "train",
+    "eval",
+    "predict",
+    "export",
+    "convert",
+    "score",
+    "bench",
+)
 DEBUG_ENV = "MASKDINO_DEBUG"
 # OSError covers missing, unreadable and unwritable files, undecodable images and a full disk
 USER_ERRORS = (OSError, KeyError, ValueError, FloatingPointError, WeightsError)
