@@ -78,6 +78,10 @@ def official_names(name: str) -> dict[str, tuple[str, ...]]:
     return {ours: tuple(groups[int(number)]) for ours, number in converted.items()}
 
 
+# Parity tolerances (relative L2): float32 rounding, and fp16-like for maps through many layers.
+F32, F16 = 1e-4, 1e-3
+
+
 def relative_l2(ours, theirs) -> float:
     a = np.asarray(ours, dtype=np.float64)
     b = np.asarray(theirs, dtype=np.float64)

@@ -17,6 +17,8 @@ import torch
 
 from maskdino import build_model, get_config, load_official_checkpoint
 from tests.reference import (
+    F16,
+    F32,
     PRESET_OF,
     assert_instances_match,
     astronaut,
@@ -27,7 +29,6 @@ from tests.reference import (
     relative_l2,
 )
 
-F32, F16 = 1e-4, 1e-3
 CASES = ["r50_ins_4s", "r50_ins_hid1024_3s", "r50_pan", "r50_ade_sem"]
 
 

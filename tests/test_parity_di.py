@@ -18,6 +18,8 @@ import torch
 
 from maskdino import build_model, get_config, load_official_checkpoint
 from tests.reference import (
+    F16,
+    F32,
     PRESET_OF,
     assert_instances_match,
     astronaut,
@@ -28,7 +30,6 @@ from tests.reference import (
     relative_l2,
 )
 
-F32, F16 = 1e-4, 1e-3
 NAME = "di_r50_12ep"
 
 

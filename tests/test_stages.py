@@ -22,6 +22,8 @@ from maskdino.image_batch import ImageBatch
 from maskdino.layers.box_ops import inverse_sigmoid
 from maskdino.outputs import MaskDINOOutput, Prediction
 from tests.reference import (
+    F16,
+    F32,
     assert_instances_match,
     astronaut,
     official_checkpoint,
@@ -31,7 +33,6 @@ from tests.reference import (
     relative_l2,
 )
 
-F32, F16 = 1e-4, 1e-3
 STAGES = Path(__file__).resolve().parent / "data" / "stages" / "r50_ins_4s_astronaut.npz"
 
 
@@ -111,13 +112,19 @@ def test_decoder_layer_by_layer(run, official):
         assert relative_l2(boxes[0], official[f"decoder/ref{i}"]) <= F32, f"layer {i} boxes"
 
 
-def test_postprocessing_of_the_official_outputs(model, run):
-    """The official final logits and boxes (in the official query order) with the decoder stage's masks."""
+def _official_final_outputs(run) -> tuple[dict, MaskDINOOutput, ImageBatch]:
+    """The official final logits and boxes (official query order) with the decoder stage's masks, as the
+    network output of a 512 x 512 batch."""
     ref = reference_outputs("r50_ins_4s")
     logits = torch.from_numpy(ref["pred_logits"])[None]
     boxes = torch.from_numpy(ref["pred_boxes"])[None]
     batch = ImageBatch(torch.zeros(1, 3, 512, 512), [(512, 512)])
-    outputs = MaskDINOOutput(Prediction(logits, boxes, run["final_masks"]), [])
+    return ref, MaskDINOOutput(Prediction(logits, boxes, run["final_masks"]), []), batch
+
+
+def test_postprocessing_of_the_official_outputs(model, run):
+    """The official final logits and boxes (in the official query order) with the decoder stage's masks."""
+    ref, outputs, batch = _official_final_outputs(run)
     with torch.no_grad():
         result = model.postprocess(outputs, batch, [tuple(int(v) for v in ref["ins/image_hw"])])[0]
     assert_instances_match(result, ref)
@@ -126,11 +133,7 @@ def test_postprocessing_of_the_official_outputs(model, run):
 def test_postprocessing_without_masks_keeps_the_box_heads_boxes(model, run):
     """`model.test.mask_on` off (a detector trained on boxes): the same top-k (query, class) pairs with the
     box head's boxes, scored by class probability alone, and no masks."""
-    ref = reference_outputs("r50_ins_4s")
-    logits = torch.from_numpy(ref["pred_logits"])[None]
-    boxes = torch.from_numpy(ref["pred_boxes"])[None]
-    batch = ImageBatch(torch.zeros(1, 3, 512, 512), [(512, 512)])
-    outputs = MaskDINOOutput(Prediction(logits, boxes, run["final_masks"]), [])
+    ref, outputs, batch = _official_final_outputs(run)
     with torch.no_grad():
         with_masks = model.postprocess(outputs, batch)[0]
         model.cfg.test.mask_on = False
@@ -139,7 +142,8 @@ def test_postprocessing_without_masks_keeps_the_box_heads_boxes(model, run):
         finally:
             model.cfg.test.mask_on = True
     assert sorted(detector) == ["boxes", "labels", "scores"]
-    torch.testing.assert_close(detector["scores"], logits[0].sigmoid().flatten().topk(100).values)
+    logits = outputs.final.logits[0]
+    torch.testing.assert_close(detector["scores"], logits.sigmoid().flatten().topk(100).values)
     # the same pairs: each (label, box) of one result is in the other, whose score had the mask term
     ours = {(int(label), tuple(box.tolist())) for label, box in zip(detector["labels"], detector["boxes"])}
     theirs = {
