@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from maskdino.checkpoints.download import resolve_weights
+
 logger = logging.getLogger(__name__)
 
 
@@ -156,3 +158,12 @@ def batch_layout(
             f"set one of them to 0 to derive it"
         )
     return BatchLayout(ims_per_batch, world_size, per_device, accum)
+
+
+def fetch_on_main_first(source: str, info: DistInfo) -> None:
+    """Under several processes, rank 0 downloads a registry file (`resolve_weights`; a local path is left
+    as it is) while the others wait, so that every rank then reads the cached file."""
+    if info.world_size > 1:
+        if info.is_main:
+            resolve_weights(source)
+        dist.barrier()

@@ -94,6 +94,18 @@ class TrainingLogger:
             self.writer.close()
 
 
+def flat_metrics(prefix: str, values: dict[str, Any]) -> dict[str, float]:
+    """{"bbox": {"AP": 1.0}} -> {"eval/bbox/AP": 1.0} for prefix "eval", keeping numbers only."""
+    flat: dict[str, float] = {}
+    for key, value in values.items():
+        name = f"{prefix}/{key}"
+        if isinstance(value, dict):
+            flat.update(flat_metrics(name, value))
+        elif isinstance(value, int | float):
+            flat[name] = float(value)
+    return flat
+
+
 def _json_number(value: float) -> float | str:
     """JSON has no NaN/inf: write them as strings so the file stays standard JSON."""
     return value if math.isfinite(value) else str(value)

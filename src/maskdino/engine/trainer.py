@@ -28,7 +28,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from maskdino.build import build_model
 from maskdino.checkpoints.backbone_weights import random_backbone_warning
-from maskdino.checkpoints.download import resolve_weights
 from maskdino.checkpoints.load import load_weights
 from maskdino.checkpoints.native import save_weights
 from maskdino.config import Config
@@ -45,11 +44,12 @@ from maskdino.engine.distributed import (
     all_reduce_mean,
     batch_layout,
     cleanup,
+    fetch_on_main_first,
     init_distributed,
 )
 from maskdino.engine.ema import ModelEMA
 from maskdino.engine.evaluator import evaluate_model
-from maskdino.engine.logging import MetricWindow, TrainingLogger
+from maskdino.engine.logging import MetricWindow, TrainingLogger, flat_metrics
 from maskdino.engine.optim import (
     amp_settings,
     build_grad_scaler,
@@ -146,7 +146,7 @@ class Trainer:
         self.val_set = self._validation_set()
 
         if cfg.model.backbone.weights is not None:
-            _fetch_once(cfg.model.backbone.weights, dist_info)
+            fetch_on_main_first(cfg.model.backbone.weights, dist_info)
         self.model = build_model(cfg).to(self.device)
         if dist_info.world_size > 1 and self.device.type == "cuda":
             # batch statistics over every GPU, as the official SyncBN configs train (frozen BN is untouched)
@@ -160,7 +160,7 @@ class Trainer:
         self.rng_to_restore: dict[str, Any] | None = None
         state = self._resume_state() if resume else None
         if state is None and weights is not None:
-            _fetch_once(weights, dist_info)
+            fetch_on_main_first(weights, dist_info)
             load_weights(self.model, weights, reinit_class_heads=True, progress=dist_info.is_main)
             if cfg.model.backbone.weights is not None:
                 logger.info("--weights %s replaced the backbone loaded from model.backbone.weights", weights)
@@ -297,7 +297,7 @@ class Trainer:
                 periodic = solver.eval_period > 0 and done % solver.eval_period == 0
                 if self.val_set is not None and (periodic or done == solver.max_iter):
                     result.eval_results = self.evaluate()
-                    log.log(done, _flatten("eval", result.eval_results))
+                    log.log(done, flat_metrics("eval", result.eval_results))
         finally:
             log.close()
         result.iterations = self.iteration
@@ -384,18 +384,6 @@ class Trainer:
         return results
 
 
-def _flatten(prefix: str, values: dict[str, Any]) -> dict[str, float]:
-    """{"bbox": {"AP": 1.0}} -> {"eval/bbox/AP": 1.0}, keeping numbers only."""
-    flat: dict[str, float] = {}
-    for key, value in values.items():
-        name = f"{prefix}/{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(name, value))
-        elif isinstance(value, int | float):
-            flat[name] = float(value)
-    return flat
-
-
 def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     differences = []
     for key in sorted(set(old) | set(new)):
@@ -405,12 +393,3 @@ def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = 
         elif a != b and f"{prefix}{key}" != "output_dir":
             differences.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return differences
-
-
-def _fetch_once(source: str, dist_info: DistInfo) -> None:
-    """Under several processes, rank 0 downloads a registry file (a local path is left as it is) while the
-    others wait, so that every rank then reads the cached file."""
-    if dist_info.world_size > 1:
-        if dist_info.is_main:
-            resolve_weights(source)
-        torch.distributed.barrier()
